@@ -1,0 +1,340 @@
+/**
+ * The abstract {@linkcode Worker}: the one interface every kind of worker
+ * implements. Each kind registers itself here (see {@linkcode registerKind})
+ * so that `Worker.create` can build it and the constructor can spawn it.
+ *
+ * @module
+ */
+import { activeCores, type Backend, checkTimeout, Core } from "./_core.ts";
+import { currentHost, currentTid, syntheticThreadId } from "./_ids.ts";
+import { normalizeGrant } from "./_permissions.ts";
+import { describeTarget } from "./_target.ts";
+import {
+  type TerminateOptions,
+  type WorkerId,
+  type WorkerOptions,
+  WorkerType,
+} from "./_types.ts";
+import type { StartMessage } from "./_wire.ts";
+
+/** How a kind starts its child. */
+export interface Kind {
+  readonly type: WorkerType;
+  readonly persistent: boolean;
+  /** Starts the child. Throws (synchronously) if it cannot even be tried. */
+  spawn(core: Core, start: StartMessage, options: WorkerOptions): Backend;
+}
+
+const kinds = new Map<abstract new (...args: never[]) => unknown, Kind>();
+const cores = new WeakMap<object, Core>();
+
+/** Registers a worker class and how to start it. */
+export function registerKind(
+  cls: abstract new (...args: never[]) => unknown,
+  kind: Kind,
+): void {
+  kinds.set(cls, kind);
+}
+
+/** The core of a worker (for the library's own modules). */
+export function coreOf(worker: object): Core {
+  return cores.get(worker)!;
+}
+
+function kindOf(cls: unknown): Kind {
+  for (let c = cls; c; c = Object.getPrototypeOf(c)) {
+    const kind = kinds.get(c as abstract new () => unknown);
+    if (kind) return kind;
+  }
+  throw new TypeError("Cannot construct an abstract worker class");
+}
+
+/** The tid of the thread that creates workers (read once per thread). */
+const parentTid = currentTid() ?? syntheticThreadId();
+
+/** Items a persistent child holds at most before results flow back. */
+const WINDOW = 1024;
+
+/**
+ * A worker runs a target in a thread, a process or on a remote host, behind
+ * one interface. Constructors start the worker at once; there is no
+ * `start()`.
+ *
+ * @typeParam A The target's parameters (a trailing `WorkerContext` is not an argument).
+ * @typeParam R The target's result.
+ *
+ * @example Run a function in any kind of worker
+ * ```ts
+ * import { Worker, WorkerType } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = Worker.create(WorkerType.THREAD, {
+ *   target: (x: number) => x ** 2,
+ *   args: [3],
+ * });
+ * assert.equal(await worker.wait(), true);
+ * assert.equal(worker.result, 9);
+ * ```
+ */
+export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
+  implements AsyncDisposable {
+  /** Whether instances are persistent workers. */
+  static readonly isPersistent: boolean = false;
+
+  /** Resolves once the child exists and its ids are known; rejects if it could not start. */
+  readonly ready: Promise<void>;
+  /** The name given to the constructor. */
+  readonly name: string | undefined;
+  /** The user id given to the constructor. */
+  readonly userid: unknown;
+  /** Host of the creator. */
+  readonly parentHost: string;
+  /** Process id of the creator. */
+  readonly parentPid: number;
+  /** Thread id of the creator. */
+  readonly parentTid: number;
+
+  /**
+   * Starts the worker (unless `run` is false or there is no target).
+   *
+   * @param options What to run and how.
+   * @throws {TypeError} If the target cannot be shipped, an argument cannot
+   * be cloned, or the permissions are invalid.
+   */
+  constructor(options: WorkerOptions<A, R>) {
+    const kind = kindOf(new.target);
+    this.name = options.name;
+    this.userid = options.userid;
+    this.parentHost = currentHost();
+    this.parentPid = Deno.pid;
+    this.parentTid = parentTid;
+    const core = new Core(this, {
+      name: options.name,
+      persistent: kind.persistent,
+      id: [this.parentHost, this.parentPid, this.parentTid],
+      initState: options.initState,
+    });
+    cores.set(this, core);
+    this.ready = core.ready;
+    if (options.run === false || options.target == null) {
+      core.notRun();
+      return;
+    }
+    const args = options.args ?? [];
+    if (!Array.isArray(args)) {
+      throw new TypeError(
+        `Cannot use ${Deno.inspect(args)} as args: expected an array`,
+      );
+    }
+    normalizeGrant(options.permissions ?? "inherit");
+    const start: StartMessage = {
+      t: "start",
+      target: describeTarget(options.target as never),
+      args,
+      initState: options.initState,
+      persistent: kind.persistent,
+      name: options.name,
+      userid: options.userid,
+      host: this.parentHost,
+      parentId: this.parentId,
+      fallbackTid: syntheticThreadId(),
+      window: WINDOW,
+    };
+    core.attach(kind.spawn(core, start, options as WorkerOptions));
+  }
+
+  /**
+   * Creates a worker of the given kind. Called on `PersistentWorker`, it
+   * creates a persistent one.
+   *
+   * @param type Where to run: `WorkerType.THREAD`, `PROCESS` or `REMOTE`.
+   * @param options As for the kind's constructor.
+   * @returns The started worker.
+   * @throws {TypeError} If `type` is not a `WorkerType` or that kind is not loaded.
+   */
+  static create<A extends unknown[], R>(
+    type: WorkerType,
+    options: WorkerOptions<A, R>,
+  ): Worker<A, R> {
+    const persistent = (this as { isPersistent?: boolean }).isPersistent ??
+      false;
+    for (const [cls, kind] of kinds) {
+      if (kind.type === type && kind.persistent === persistent) {
+        return new (cls as new (options: WorkerOptions<A, R>) => Worker<A, R>)(
+          options,
+        );
+      }
+    }
+    throw new TypeError(
+      `Cannot create a worker of type ${Deno.inspect(type)}: expected ${
+        Object.keys(WorkerType).filter((k) => isNaN(Number(k))).map((k) =>
+          `WorkerType.${k}`
+        ).join(", ")
+      }`,
+    );
+  }
+
+  /**
+   * The live workers this process created.
+   *
+   * @returns A snapshot, in creation order.
+   */
+  static activeChildren(): Worker[] {
+    return [...activeCores].map((core) => core.owner as Worker);
+  }
+
+  /** The kind of this worker. */
+  get workerType(): WorkerType {
+    return kindOf(this.constructor).type;
+  }
+  /** True for thread workers. */
+  get isThread(): boolean {
+    return this.workerType === WorkerType.THREAD;
+  }
+  /** True for process workers. */
+  get isProcess(): boolean {
+    return this.workerType === WorkerType.PROCESS;
+  }
+  /** True for remote workers. */
+  get isRemote(): boolean {
+    return this.workerType === WorkerType.REMOTE;
+  }
+  /** True for persistent workers. */
+  get isPersistent(): boolean {
+    return kindOf(this.constructor).persistent;
+  }
+
+  /** Host running the child (the parent's until `ready`). */
+  get host(): string {
+    return coreOf(this).host;
+  }
+  /** Process id of the child (the parent's until `ready`). */
+  get pid(): number {
+    return coreOf(this).pid;
+  }
+  /** Thread id of the child (the parent's until `ready`). */
+  get tid(): number {
+    return coreOf(this).tid;
+  }
+  /** `[host, pid, tid]` of the child. */
+  get id(): WorkerId {
+    return [this.host, this.pid, this.tid];
+  }
+  /** `[host, pid, tid]` of the creator. */
+  get parentId(): WorkerId {
+    return [this.parentHost, this.parentPid, this.parentTid];
+  }
+
+  /**
+   * Whether the child may still be running. Conservative: true until the
+   * child is known to be gone.
+   *
+   * @returns False once the worker has finished, failed or been terminated.
+   */
+  isAlive(): boolean {
+    return coreOf(this).alive;
+  }
+
+  /**
+   * Closes the worker, then waits until it is dead or `timeout` ms passed.
+   *
+   * @param timeout The longest wait in ms; no limit when omitted.
+   * @returns Whether the worker is dead.
+   * @throws {RangeError} If `timeout` is negative.
+   */
+  wait(timeout?: number): Promise<boolean> {
+    return coreOf(this).wait(timeout);
+  }
+
+  /**
+   * Stops the worker: first gracefully (aborts `ctx.signal`, makes
+   * `ctx.throwIfTerminated()` throw), then, after `timeout` ms and if
+   * `force`, by force. Never hangs.
+   *
+   * @param options `timeout` (ms, default 1000) and `force` (default true).
+   * @returns Whether the worker is dead when it returns.
+   * @throws {RangeError} If `timeout` is negative.
+   */
+  terminate(options: TerminateOptions = {}): Promise<boolean> {
+    return coreOf(this).terminate(
+      options.timeout ?? 1000,
+      options.force ?? true,
+    );
+  }
+
+  /** Says that no more input will come (meaningful for persistent workers). */
+  close(): void {
+    coreOf(this).close();
+  }
+
+  /** The target's return value once it finished gracefully, else undefined. */
+  get result(): R | undefined {
+    const outcome = coreOf(this).outcome;
+    return outcome?.ok ? outcome.value as R : undefined;
+  }
+
+  /** What the worker died of, else undefined. */
+  get error(): Error | undefined {
+    const outcome = coreOf(this).outcome;
+    return outcome?.ok === false ? outcome.error : undefined;
+  }
+
+  /** Undefined while alive; then whether the worker ended with an error. */
+  get hasError(): boolean | undefined {
+    const outcome = coreOf(this).outcome;
+    return outcome === undefined ? undefined : !outcome.ok;
+  }
+
+  /** The last state the child reported (its `initState` until then). */
+  get userState(): unknown {
+    return coreOf(this).userState;
+  }
+
+  /** Closes, waits up to 1000 ms, then terminates. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!(await this.wait(1000))) await this.terminate();
+  }
+}
+
+/** A scope that closes every live worker when it ends (or when awaited). */
+export interface ActiveChildrenCloser
+  extends AsyncDisposable, PromiseLike<void> {}
+
+/**
+ * Closes every live worker this process created, waits up to `timeout` ms
+ * for each, then terminates those still alive. Await it to do so now, or
+ * hold it with `await using` to do so when the scope ends.
+ *
+ * @param options `timeout` in ms for each worker's wait and terminate (default 100).
+ * @returns A closer: awaitable and async-disposable.
+ *
+ * @example
+ * ```ts
+ * import { autocloseActiveChildren, ThreadWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * {
+ *   await using _ = autocloseActiveChildren();
+ *   new ThreadWorker({ target: () => 1 });
+ * }
+ * assert.equal(ThreadWorker.activeChildren().length, 0);
+ * ```
+ */
+export function autocloseActiveChildren(
+  options: { timeout?: number } = {},
+): ActiveChildrenCloser {
+  const timeout = checkTimeout("timeout", options.timeout ?? 100);
+  const run = async () => {
+    await Promise.all(
+      [...activeCores].map(async (core) => {
+        if (!(await core.wait(timeout))) await core.terminate(timeout, true);
+      }),
+    );
+  };
+  return {
+    then(onfulfilled, onrejected) {
+      return run().then(onfulfilled, onrejected);
+    },
+    [Symbol.asyncDispose]: run,
+  };
+}

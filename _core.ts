@@ -1,0 +1,249 @@
+/**
+ * The parent side of one worker, whatever kind: its state, its outcome and
+ * the termination ladder. A kind (thread, process, remote) supplies a
+ * {@linkcode Backend} that moves messages and can kill the child; this file
+ * decides what they mean.
+ *
+ * @module
+ */
+import { WorkerDiedError, WorkerTerminatedError } from "./errors.ts";
+import { asError, decodeError } from "./_serialize.ts";
+import type { WorkerId } from "./_types.ts";
+import type { ChildMessage, ItemResult, ParentMessage } from "./_wire.ts";
+
+/** What a worker kind provides to the core. */
+export interface Backend {
+  /** Sends a message to the child. Throws `TypeError` if it cannot be cloned. */
+  send(message: ParentMessage): void;
+  /** Asks the child to stop: sets its flag and aborts `ctx.signal`. */
+  requestTerminate(): void;
+  /** Stops the child by force; resolves once it is gone. Never rejects. */
+  kill(): Promise<void>;
+  /** Frees what is left once the child is gone (idempotent). */
+  release(): void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
+
+/** Every live worker this process created. */
+export const activeCores: Set<Core> = new Set();
+
+/** Resolves true if `promise` settles within `ms`, false otherwise. */
+export async function within(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  if (ms === Infinity) {
+    await promise;
+    return true;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Checks a user-given duration in ms. */
+export function checkTimeout(name: string, value: number): number {
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+    throw new RangeError(
+      `Cannot use ${name} ${value}: expected a number of milliseconds >= 0`,
+    );
+  }
+  return value;
+}
+
+/** The lifecycle of one worker, seen from its parent. */
+export class Core {
+  /** The public object this core belongs to. */
+  readonly owner: object;
+  readonly name: string | undefined;
+  readonly persistent: boolean;
+  host: string;
+  pid: number;
+  tid: number;
+  userState: unknown;
+  readonly ready: Promise<void>;
+  readonly finished: Promise<void>;
+  /** Called with each batch of item results (persistent workers). */
+  onResults: ((results: readonly ItemResult[]) => void) | undefined;
+  /** Called once when the worker has finished, after its outcome is set. */
+  onFinish: (() => void) | undefined;
+
+  #backend: Backend | undefined;
+  #outcome: Outcome | undefined;
+  #readySettled = false;
+  #resolveReady!: () => void;
+  #rejectReady!: (error: Error) => void;
+  #resolveFinished!: () => void;
+  #terminateRequested = false;
+  #forcing = false;
+  #closed = false;
+
+  constructor(
+    owner: object,
+    options: {
+      name: string | undefined;
+      persistent: boolean;
+      id: WorkerId;
+      initState: unknown;
+    },
+  ) {
+    this.owner = owner;
+    this.name = options.name;
+    this.persistent = options.persistent;
+    [this.host, this.pid, this.tid] = options.id;
+    this.userState = options.initState;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // A caller who never awaits `ready` must not crash on its rejection.
+    this.ready.catch(() => {});
+    this.finished = new Promise<void>((resolve) => {
+      this.#resolveFinished = resolve;
+    });
+  }
+
+  /** Marks a worker that will never run: dead from the start, no error. */
+  notRun(): void {
+    this.#settleReady();
+    this.#finish({ ok: true, value: undefined });
+  }
+
+  /** Attaches the backend of a started child. */
+  attach(backend: Backend): void {
+    this.#backend = backend;
+    activeCores.add(this);
+  }
+
+  /** How messages name this worker. */
+  describe(): string {
+    return this.name !== undefined
+      ? `"${this.name}"`
+      : JSON.stringify([this.host, this.pid, this.tid]);
+  }
+
+  get alive(): boolean {
+    return this.#outcome === undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get outcome(): Outcome | undefined {
+    return this.#outcome;
+  }
+
+  /** Sends to the child (persistent input). */
+  send(message: ParentMessage): void {
+    this.#backend!.send(message);
+  }
+
+  /** Handles a message from the child. */
+  onMessage(message: ChildMessage): void {
+    switch (message.t) {
+      case "ready":
+        this.pid = message.pid;
+        this.tid = message.tid;
+        this.#settleReady();
+        break;
+      case "results":
+        this.onResults?.(message.results);
+        break;
+      case "done":
+        if (message.stateSent) this.userState = message.userState;
+        this.#finish(
+          message.ok
+            ? { ok: true, value: message.value }
+            : { ok: false, error: asError(decodeError(message.error!)) },
+        );
+        break;
+      case "exit":
+        this.onExit(
+          new WorkerDiedError(
+            `Worker ${this.describe()} exited with code ${message.code}`,
+            { exitCode: message.code },
+          ),
+        );
+        break;
+    }
+  }
+
+  /** The child is gone. If it had not reported, it died of `error`. */
+  onExit(error: Error): void {
+    if (!this.alive) return;
+    this.#finish({
+      ok: false,
+      error: this.#forcing ? this.#forcedError() : error,
+    });
+  }
+
+  #forcedError(): WorkerTerminatedError {
+    return new WorkerTerminatedError(
+      `Worker ${this.describe()} was terminated by force`,
+      { forced: true },
+    );
+  }
+
+  #settleReady(error?: Error): void {
+    if (this.#readySettled) return;
+    this.#readySettled = true;
+    if (error === undefined) this.#resolveReady();
+    else this.#rejectReady(error);
+  }
+
+  #finish(outcome: Outcome): void {
+    if (this.#outcome !== undefined) return;
+    this.#outcome = outcome;
+    this.#settleReady(outcome.ok ? undefined : outcome.error);
+    activeCores.delete(this);
+    this.#backend?.release();
+    this.onFinish?.();
+    this.#resolveFinished();
+  }
+
+  /** No more input will come. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.persistent && this.alive) this.#backend?.send({ t: "close" });
+  }
+
+  /** `wait()`: close, then wait until dead or `timeout` ms. */
+  async wait(timeout?: number): Promise<boolean> {
+    this.close();
+    if (!this.alive) return true;
+    await within(this.finished, checkTimeout("timeout", timeout ?? Infinity));
+    return !this.alive;
+  }
+
+  /** The termination ladder: ask, wait `timeout`, then force if allowed. */
+  async terminate(timeout: number, force: boolean): Promise<boolean> {
+    checkTimeout("timeout", timeout);
+    if (!this.alive) return true;
+    if (!this.#terminateRequested) {
+      this.#terminateRequested = true;
+      this.#backend?.requestTerminate();
+    }
+    if (await within(this.finished, timeout)) return true;
+    if (!force) return !this.alive;
+    this.#forcing = true;
+    await this.#backend?.kill();
+    this.#finish({ ok: false, error: this.#forcedError() });
+    return !this.alive;
+  }
+
+  /** For persistent workers: whether terminate was asked for. */
+  get terminateRequested(): boolean {
+    return this.#terminateRequested;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Mapping one permission descriptor onto each kind of worker: a Web
+ * Worker's `deno.permissions` for threads, `--allow-*` flags for processes.
+ *
+ * @module
+ */
+import type { PermissionDescriptor } from "./_types.ts";
+
+/** The permission names a descriptor object may hold, in flag order. */
+export const PERMISSION_NAMES = [
+  "read",
+  "write",
+  "net",
+  "env",
+  "run",
+  "ffi",
+  "sys",
+  "import",
+] as const;
+
+/** One permission name. */
+export type PermissionName = typeof PERMISSION_NAMES[number];
+
+/** A descriptor with every key present: `true`, `false` or a list. */
+export type FullGrant = Record<PermissionName, boolean | string[]>;
+
+/** Checks a descriptor and fills omitted keys with `false` (Deno's Worker rule). */
+export function normalizeGrant(
+  descriptor: PermissionDescriptor,
+): FullGrant | "inherit" {
+  if (descriptor === "inherit") return "inherit";
+  const grant = Object.fromEntries(
+    PERMISSION_NAMES.map((name) => [name, false]),
+  ) as FullGrant;
+  if (descriptor === "none") return grant;
+  if (descriptor === null || typeof descriptor !== "object") {
+    throw new TypeError(
+      `Cannot use ${
+        Deno.inspect(descriptor)
+      } as permissions: expected "inherit", "none" or an object`,
+    );
+  }
+  for (const [key, value] of Object.entries(descriptor)) {
+    if (!(PERMISSION_NAMES as readonly string[]).includes(key)) {
+      throw new TypeError(
+        `Cannot grant permission "${key}": expected one of ${
+          PERMISSION_NAMES.join(", ")
+        }`,
+      );
+    }
+    if (
+      typeof value !== "boolean" &&
+      !(Array.isArray(value) && value.every((v) => typeof v === "string"))
+    ) {
+      throw new TypeError(
+        `Cannot grant permission "${key}" as ${
+          Deno.inspect(value)
+        }: expected a boolean or an array of strings`,
+      );
+    }
+    grant[key as PermissionName] = value;
+  }
+  return grant;
+}
+
+/** What this process holds in full, as a grant (partial grants cannot be listed). */
+export function inheritedGrant(): FullGrant {
+  return Object.fromEntries(
+    PERMISSION_NAMES.map((
+      name,
+    ) => [name, Deno.permissions.querySync({ name }).state === "granted"]),
+  ) as FullGrant;
+}
+
+/** The `deno.permissions` option of a thread's Web Worker (undefined: inherit). */
+export function threadPermissions(
+  descriptor: PermissionDescriptor,
+): Deno.PermissionOptionsObject | undefined {
+  const grant = normalizeGrant(descriptor);
+  if (grant === "inherit") return undefined;
+  assertWorkerOptions();
+  return grant;
+}
+
+/** Command-line flags that give a `deno run` child this grant. */
+export function grantFlags(grant: FullGrant): string[] {
+  if (PERMISSION_NAMES.every((name) => grant[name] === true)) {
+    return ["--allow-all"];
+  }
+  const flags: string[] = [];
+  for (const name of PERMISSION_NAMES) {
+    const value = grant[name];
+    if (value === true) flags.push(`--allow-${name}`);
+    else if (Array.isArray(value) && value.length > 0) {
+      flags.push(`--allow-${name}=${value.join(",")}`);
+    }
+  }
+  return flags;
+}
+
+/**
+ * Adds `extra` to a grant for the child's own setup, and returns what the
+ * child must revoke before the target runs. Nothing is added (or revoked)
+ * where the grant already covers it.
+ */
+export function withSetupGrants(
+  grant: FullGrant,
+  extra: { name: PermissionName; value?: string }[],
+): { grant: FullGrant; revoke: Deno.PermissionDescriptor[] } {
+  const out = { ...grant };
+  const revoke: Deno.PermissionDescriptor[] = [];
+  for (const { name, value } of extra) {
+    const current = out[name];
+    if (current === true) continue;
+    if (value === undefined) {
+      out[name] = true;
+      revoke.push({ name } as Deno.PermissionDescriptor);
+      continue;
+    }
+    const list = Array.isArray(current) ? current : [];
+    if (list.some((entry) => covers(name, entry, value))) continue;
+    out[name] = [...list, value];
+    revoke.push(
+      (name === "read" || name === "write"
+        ? { name, path: value }
+        : name === "net" || name === "import"
+        ? { name, host: value }
+        : { name }) as Deno.PermissionDescriptor,
+    );
+  }
+  return { grant: out, revoke };
+}
+
+function covers(name: PermissionName, entry: string, value: string): boolean {
+  if (name === "read" || name === "write") {
+    return value === entry || value.startsWith(entry.replace(/\/?$/, "/"));
+  }
+  return entry === value;
+}
+
+let workerOptions: boolean | undefined;
+
+/**
+ * Throws a clear error unless Deno's `worker-options` unstable feature is
+ * on. (Without it, Deno kills the whole process when a Web Worker is given
+ * permissions, so this must be known beforehand.) Deno offers no API for
+ * this, so it looks where the feature can be turned on: the command line
+ * (readable under `--allow-all`) and the config file Deno would use.
+ */
+export function assertWorkerOptions(): void {
+  workerOptions ??= detectWorkerOptions();
+  if (!workerOptions) {
+    throw new TypeError(
+      "Cannot restrict a thread worker's permissions as Deno's worker-options " +
+        "unstable feature is not enabled: run with --unstable-worker-options " +
+        'or add "unstable": ["worker-options"] to your deno.json',
+    );
+  }
+}
+
+function detectWorkerOptions(): boolean {
+  const cmdline = readCommandLine();
+  if (cmdline?.some((arg) => /^--unstable(-worker-options)?$/.test(arg))) {
+    return true;
+  }
+  const config = findConfig(cmdline);
+  return config?.unstable?.includes("worker-options") ?? false;
+}
+
+function readCommandLine(): string[] | undefined {
+  try {
+    // Deno lets only --allow-all read /proc/self; elsewhere this throws.
+    return Deno.readTextFileSync("/proc/self/cmdline").split("\0");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The parts of a Deno config file this library looks at. */
+export interface DenoConfig {
+  readonly path: string;
+  readonly unstable?: string[];
+}
+
+let cachedConfig: DenoConfig | null | undefined;
+
+/**
+ * The config file this run of Deno most likely uses: the one named on the
+ * command line, else the nearest `deno.json(c)` above the main module or the
+ * working directory. Null when there is none (or none is readable).
+ */
+export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
+  if (cachedConfig !== undefined) return cachedConfig;
+  cachedConfig = null;
+  if (cmdline?.includes("--no-config")) return cachedConfig;
+  const named = cmdline?.findIndex((arg) => arg === "--config" || arg === "-c");
+  const candidates: string[] = [];
+  if (named !== undefined && named >= 0 && cmdline![named + 1]) {
+    candidates.push(cmdline![named + 1]!);
+  } else {
+    const dirs: string[] = [];
+    if (Deno.mainModule.startsWith("file:")) {
+      dirs.push(new URL(".", Deno.mainModule).pathname);
+    }
+    try {
+      dirs.push(Deno.cwd());
+    } catch {
+      // no read permission for the working directory
+    }
+    for (let dir of dirs) {
+      for (;;) {
+        dir = dir.replace(/\/$/, "");
+        candidates.push(`${dir}/deno.json`, `${dir}/deno.jsonc`);
+        const parent = dir.slice(0, dir.lastIndexOf("/"));
+        if (parent === dir || dir === "") break;
+        dir = parent;
+      }
+    }
+  }
+  for (const path of candidates) {
+    try {
+      if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+        continue;
+      }
+      const text = Deno.readTextFileSync(path);
+      const json = JSON.parse(text.replace(/^\s*\/\/.*$/gm, ""));
+      cachedConfig = { path, unstable: json.unstable };
+      return cachedConfig;
+    } catch {
+      // missing or unreadable: try the next one
+    }
+  }
+  return cachedConfig;
+}

@@ -1,0 +1,145 @@
+/**
+ * Entry point of a process worker's child (`deno run _process_bootstrap.ts
+ * <socket> <revoke>`).
+ *
+ * Two channels, so that nothing the target prints can corrupt the protocol
+ * and a busy target cannot block a stop request:
+ *
+ * - data: a private Unix socket the parent listens on. Frames of
+ *   V8-serialized {@linkcode ParentMessage}/{@linkcode ChildMessage}.
+ * - control: this process's stdin, read by a small control thread (a Web
+ *   Worker) that the target cannot block. A "T" byte asks for termination:
+ *   the thread sets a shared flag (seen by `throwIfTerminated()` even in a
+ *   loop that never yields) and tells the main thread (which aborts
+ *   `ctx.signal`). End of stdin means the parent is gone: the child asks the
+ *   target to stop and, after a grace period, kills itself, so no worker
+ *   outlives its parent however the parent died.
+ *
+ * The child starts with a few grants the target was not given (to reach the
+ * socket, and `run` so the control thread can kill the process); the main
+ * thread revokes them before the target is loaded.
+ *
+ * @module
+ */
+import { ChildRuntime } from "./_child.ts";
+import {
+  type ChildMessage,
+  FrameReader,
+  FrameWriter,
+  type ParentMessage,
+  type StartMessage,
+  TERMINATE_BYTE,
+} from "./_wire.ts";
+import { deserializeMessage, serializeMessage } from "./_serialize.ts";
+
+/** How long an orphaned child lets its target unwind before it kills itself. */
+const ORPHAN_GRACE_MS = 1000;
+
+/** Runs in the control thread. Shipped as source, so it must be self-contained. */
+function controlMain(): void {
+  const scope = globalThis as unknown as {
+    onmessage: (event: MessageEvent) => void;
+    postMessage(message: string): void;
+  };
+  scope.onmessage = async (event: MessageEvent) => {
+    const { flag, terminateByte, canKill, graceMs } = event.data;
+    const shared = new Int32Array(flag);
+    const buffer = new Uint8Array(256);
+    try {
+      for (;;) {
+        const n = await Deno.stdin.read(buffer);
+        if (n === null) break;
+        if (buffer.subarray(0, n).includes(terminateByte)) {
+          Atomics.store(shared, 0, 1);
+          scope.postMessage("terminate");
+        }
+      }
+    } catch {
+      // A broken stdin means the same as its end: the parent is gone.
+    }
+    Atomics.store(shared, 0, 1);
+    scope.postMessage("orphaned");
+    if (canKill) setTimeout(() => Deno.kill(Deno.pid, "SIGKILL"), graceMs);
+  };
+}
+
+const [socketPath, revokeJson] = Deno.args;
+const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
+const flag = new SharedArrayBuffer(4);
+let runtime: ChildRuntime | undefined;
+let finished = false;
+
+const canKill = Deno.permissions.querySync({ name: "run" }).state === "granted";
+const control = new Worker(
+  URL.createObjectURL(
+    new Blob([`(${controlMain.toString()})()`], { type: "text/javascript" }),
+  ),
+  {
+    type: "module",
+    name: "pyworkers control",
+    deno: {
+      permissions: {
+        run: canKill,
+        read: false,
+        write: false,
+        net: false,
+        env: false,
+        ffi: false,
+        sys: false,
+        import: false,
+      },
+    },
+  },
+);
+control.postMessage({
+  flag,
+  terminateByte: TERMINATE_BYTE,
+  canKill,
+  graceMs: ORPHAN_GRACE_MS,
+});
+control.onmessage = (event: MessageEvent<string>) => {
+  if (event.data === "terminate") runtime?.requestTerminate();
+  else orphaned();
+};
+
+function orphaned(): void {
+  if (finished) return;
+  Atomics.store(new Int32Array(flag), 0, 1);
+  runtime?.requestTerminate();
+  setTimeout(() => Deno.exit(1), ORPHAN_GRACE_MS);
+}
+
+const conn = await Deno.connect({ transport: "unix", path: socketPath! });
+for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
+
+const reader = new FrameReader(conn);
+const writer = new FrameWriter(conn);
+const send = (message: ChildMessage) => writer.send(serializeMessage(message));
+
+const first = await reader.next();
+if (first === null) Deno.exit(1); // the parent went away before starting us
+const start = deserializeMessage<StartMessage>(first);
+runtime = new ChildRuntime(start, new Int32Array(flag), { send }, {
+  pid: Deno.pid,
+  tid: Deno.pid,
+});
+send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
+
+// Feed the runtime until the parent closes the socket.
+(async () => {
+  try {
+    for (;;) {
+      const bytes = await reader.next();
+      if (bytes === null) break;
+      runtime.receive(deserializeMessage<ParentMessage>(bytes));
+    }
+  } catch {
+    // A broken socket: handled as end of input below.
+  }
+  orphaned();
+})();
+
+await runtime.run();
+finished = true;
+await writer.drained();
+Deno.exit(0);

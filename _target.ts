@@ -1,0 +1,107 @@
+/**
+ * Turning a target into something that crosses a boundary, and back.
+ *
+ * A function travels as its source text and is rebuilt by evaluating that
+ * text as an expression in the child. That is why it must be self-contained,
+ * and why a function whose text is not an expression (a native or bound
+ * function, a method shorthand, a class) is refused up front.
+ *
+ * @module
+ */
+import type { ModuleTarget, Target } from "./_types.ts";
+import type { TargetSpec } from "./_wire.ts";
+
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+
+/** Validates a target in the parent and describes it for the child. */
+export function describeTarget(
+  target: Target<never[], unknown>,
+): TargetSpec {
+  if (typeof target === "function") return functionSpec(target);
+  if (
+    target !== null && typeof target === "object" &&
+    (typeof target.module === "string" || target.module instanceof URL)
+  ) {
+    return moduleSpec(target);
+  }
+  throw new TypeError(
+    `Cannot use ${
+      Deno.inspect(target)
+    } as a target: expected a function or { module, name? }`,
+  );
+}
+
+function functionSpec(fn: (...args: never[]) => unknown): TargetSpec {
+  const source = Function.prototype.toString.call(fn);
+  const why = NATIVE.test(source)
+    ? "it is native or bound, so it has no source to ship"
+    : source.startsWith("class")
+    ? "it is a class, not a function"
+    : compiles(source)
+    ? undefined
+    : "its source is not a function expression (a method shorthand?)";
+  if (why !== undefined) {
+    throw new TypeError(
+      `Cannot ship function ${
+        fn.name || "(anonymous)"
+      } to a worker as ${why}: pass a self-contained function expression ` +
+        "or an arrow function, or export it from a module and pass " +
+        "{ module, name } instead",
+    );
+  }
+  return { kind: "source", source };
+}
+
+function compiles(source: string): boolean {
+  try {
+    // Compiles without running: the body only returns the expression.
+    new Function(`return (${source}\n);`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function moduleSpec(target: ModuleTarget): TargetSpec {
+  const name = target.name ?? "default";
+  if (typeof name !== "string") {
+    throw new TypeError(
+      `Cannot use ${Deno.inspect(name)} as an export name: expected a string`,
+    );
+  }
+  return { kind: "module", module: resolveModule(target.module), name };
+}
+
+/** Resolves a module specifier the way `deno run` resolves its argument. */
+export function resolveModule(module: string | URL): string {
+  if (module instanceof URL) return module.href;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(module)) return module; // has a scheme
+  if (module.startsWith("/") || module.startsWith(".")) {
+    const base = new URL(`file://${Deno.cwd().replace(/\/?$/, "/")}`);
+    return new URL(module, base).href;
+  }
+  return module; // a bare specifier: let the child's import map resolve it
+}
+
+/** Rebuilds the target function in the child. */
+export async function loadTarget(
+  spec: TargetSpec,
+): Promise<(...args: unknown[]) => unknown> {
+  if (spec.kind === "source") {
+    const fn = (0, eval)(`(${spec.source}\n)`);
+    if (typeof fn !== "function") {
+      throw new TypeError("Cannot run the target as its source is not a function");
+    }
+    return fn;
+  }
+  const module = await import(spec.module);
+  const fn = module[spec.name];
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot run export "${spec.name}" of ${spec.module} as it is ${
+        fn === undefined ? "missing" : `a ${typeof fn}, not a function`
+      }`,
+    );
+  }
+  return fn;
+}

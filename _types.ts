@@ -1,0 +1,141 @@
+/**
+ * The public types shared by every worker kind: what a target is, what it
+ * receives, and the options every worker takes.
+ *
+ * @module
+ */
+
+/** The three places a worker can run. */
+export enum WorkerType {
+  /** A Web Worker in this process. */
+  THREAD = 0,
+  /** A `deno run` subprocess. */
+  PROCESS = 1,
+  /** A job on a remote `pyworkers` server. */
+  REMOTE = 2,
+}
+
+/** Where a worker runs: `[host, pid, tid]`. */
+export type WorkerId = readonly [host: string, pid: number, tid: number];
+
+/** The ids of the worker a target runs in, as seen from inside it. */
+export interface WorkerInfo {
+  /** Host name of the machine running the target. */
+  readonly host: string;
+  /** Process id of the process running the target. */
+  readonly pid: number;
+  /** Thread id of the thread running the target. */
+  readonly tid: number;
+  /** `[host, pid, tid]`. */
+  readonly id: WorkerId;
+  /** The worker's name, as given to its constructor. */
+  readonly name: string | undefined;
+  /** The worker's user id, as given to its constructor. */
+  readonly userid: unknown;
+}
+
+/**
+ * What every target receives as its last argument, right after the
+ * arguments actually passed. (A target with default parameters therefore
+ * gets the context in place of the first missing one: pass every argument
+ * explicitly.)
+ */
+export interface WorkerContext {
+  /** Aborted when graceful termination is requested; its reason is a `WorkerTerminatedError`. */
+  readonly signal: AbortSignal;
+  /**
+   * Throws `WorkerTerminatedError` if termination was requested. Sees the
+   * request even while the target runs synchronous code that never yields.
+   */
+  throwIfTerminated(): void;
+  /** State reported to the parent when the worker finishes; starts as `initState`. */
+  userState: unknown;
+  /** Where the target runs. */
+  readonly worker: WorkerInfo;
+}
+
+/**
+ * A reference to an exported function of a module, run by importing the
+ * module in the worker. Use it for targets that need imports or module
+ * state. A relative path is resolved against the current working directory;
+ * prefer `new URL("./x.ts", import.meta.url)`.
+ */
+export interface ModuleTarget {
+  /** The module's specifier: a URL, a path, or a `jsr:`/`npm:`/`https:` specifier. */
+  readonly module: string | URL;
+  /** The export to call. @default {"default"} */
+  readonly name?: string;
+}
+
+/**
+ * A function run in the worker. It is shipped as source text, so it must be
+ * self-contained: no captured variables (globals and dynamic `import()` are
+ * fine).
+ */
+export type TargetFunction<A extends unknown[], R> = (
+  ...args: A
+) => R | PromiseLike<R>;
+
+/** What a worker runs: a self-contained function or a module export. */
+export type Target<A extends unknown[], R> =
+  | TargetFunction<A, R>
+  | ModuleTarget;
+
+/** The arguments of a target: its parameters without a trailing `WorkerContext`. */
+export type TargetArgs<A extends unknown[]> = A extends [...infer H, infer L]
+  ? ([L] extends [WorkerContext] ? H : A)
+  : A;
+
+/**
+ * Permissions for a worker, in Deno's descriptor shape. In the object form an
+ * omitted key is denied.
+ */
+export type PermissionDescriptor =
+  | "inherit"
+  | "none"
+  | {
+    /** Read access: all, none, or these paths. */
+    read?: boolean | string[];
+    /** Write access: all, none, or these paths. */
+    write?: boolean | string[];
+    /** Network access: all, none, or these hosts. */
+    net?: boolean | string[];
+    /** Environment access: all, none, or these variables. */
+    env?: boolean | string[];
+    /** Subprocess access: all, none, or these programs. */
+    run?: boolean | string[];
+    /** FFI access: all, none, or these libraries. */
+    ffi?: boolean | string[];
+    /** System information access: all, none, or these kinds. */
+    sys?: boolean | string[];
+    /** Module import access: all, none, or these hosts. */
+    import?: boolean | string[];
+  };
+
+/** Options every worker takes. */
+export interface WorkerOptions<A extends unknown[] = unknown[], R = unknown> {
+  /** What to run. Without a target the worker is dead from the start. */
+  target?: Target<A, R> | undefined;
+  /** The arguments passed to the target (before the context). @default {[]} */
+  args?: TargetArgs<A> | undefined;
+  /** A name for the worker, used in messages and as the thread's name. */
+  name?: string | undefined;
+  /** Any value identifying the worker to its user. */
+  userid?: unknown;
+  /** Set to false to create a worker that never runs. @default {true} */
+  run?: boolean | undefined;
+  /** The initial `ctx.userState` in the child and `userState` in the parent. */
+  initState?: unknown;
+  /** What the target may do. @default {"inherit"} */
+  permissions?: PermissionDescriptor | undefined;
+  /** Extra environment variables for a process worker's child. */
+  env?: Record<string, string> | undefined;
+}
+
+/** Options of `terminate()`. */
+export interface TerminateOptions {
+  /** How long the target gets to stop gracefully, in ms. @default {1000} */
+  timeout?: number;
+  /** Whether to force the worker to stop after `timeout`. @default {true} */
+  force?: boolean;
+}

@@ -1,0 +1,118 @@
+/**
+ * The errors this library raises: the ones users catch and test with
+ * `instanceof`. Each keeps `name`, accepts `cause`, and carries what is known.
+ * Errors that cross from a worker to its parent are rebuilt as instances of
+ * these classes (see `_serialize.ts`).
+ *
+ * @module
+ */
+
+/**
+ * Raised inside a worker when termination is requested (through
+ * `ctx.throwIfTerminated()` or as `ctx.signal.reason`), and reported by the
+ * parent as the worker's `error` once it has been terminated.
+ *
+ * @example Recognise a terminated worker
+ * ```ts
+ * import { ThreadWorker, WorkerTerminatedError } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ThreadWorker({
+ *   target: async (ctx: { signal: AbortSignal }) => {
+ *     await new Promise((_, reject) =>
+ *       ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+ *     );
+ *   },
+ * });
+ * await worker.ready;
+ * assert.equal(await worker.terminate(), true);
+ * assert.ok(worker.error instanceof WorkerTerminatedError);
+ * assert.equal((worker.error as WorkerTerminatedError).forced, false);
+ * ```
+ */
+export class WorkerTerminatedError extends Error {
+  /** True when the worker had to be stopped by force (it ignored the request). */
+  readonly forced: boolean;
+
+  /**
+   * @param message What happened.
+   * @param options `forced` and an optional `cause`.
+   */
+  constructor(
+    message = "Worker was terminated",
+    options: ErrorOptions & { forced?: boolean } = {},
+  ) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = "WorkerTerminatedError";
+    this.forced = options.forced ?? false;
+  }
+}
+
+/** What is known about how a worker died. */
+export interface WorkerDiedErrorOptions extends ErrorOptions {
+  /** The exit code of the worker's process or thread, if it exited. */
+  exitCode?: number;
+  /** The signal that killed the worker's process, if any. */
+  signal?: Deno.Signal;
+  /** A short description of the cause, when no code or signal tells it. */
+  reason?: string;
+}
+
+/**
+ * The worker died unexpectedly: its process crashed, exited on its own, was
+ * killed from outside, or its connection was lost. Carries what is known.
+ *
+ * @example Inspect an unexpected exit
+ * ```ts
+ * import { ProcessWorker, WorkerDiedError } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ProcessWorker({ target: () => Deno.exit(3) });
+ * await worker.wait();
+ * assert.ok(worker.error instanceof WorkerDiedError);
+ * assert.equal((worker.error as WorkerDiedError).exitCode, 3);
+ * ```
+ */
+export class WorkerDiedError extends Error {
+  /** The exit code, if the worker exited. */
+  readonly exitCode: number | undefined;
+  /** The signal that killed the worker's process, if any. */
+  readonly signal: Deno.Signal | undefined;
+  /** A short description of the cause, when no code or signal tells it. */
+  readonly reason: string | undefined;
+
+  /**
+   * @param message What happened.
+   * @param options What is known: exit code, signal, reason, cause.
+   */
+  constructor(message: string, options: WorkerDiedErrorOptions = {}) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = "WorkerDiedError";
+    this.exitCode = options.exitCode;
+    this.signal = options.signal;
+    this.reason = options.reason;
+  }
+}
+
+/**
+ * Input was given to a persistent worker that is closed or no longer alive.
+ *
+ * @example
+ * ```ts
+ * import { WorkerClosedError } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new WorkerClosedError("Cannot enqueue as the worker is closed");
+ * assert.equal(error.name, "WorkerClosedError");
+ * ```
+ */
+export class WorkerClosedError extends Error {
+  /**
+   * @param message What was refused and why.
+   * @param options An optional `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerClosedError";
+  }
+}

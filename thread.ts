@@ -1,0 +1,131 @@
+/**
+ * {@linkcode ThreadWorker}: a target run in a Web Worker of this process.
+ *
+ * @module
+ */
+import { registerKind, Worker } from "./_base.ts";
+import type { Backend, Core } from "./_core.ts";
+import { WorkerDiedError } from "./errors.ts";
+import { warnIfCannotForce } from "./_compat.ts";
+import { threadPermissions } from "./_permissions.ts";
+import { unclonableArgumentError } from "./_serialize.ts";
+import { WorkerType, type WorkerOptions } from "./_types.ts";
+import type { ChildMessage, StartMessage } from "./_wire.ts";
+
+const BOOTSTRAP = new URL("./_thread_bootstrap.ts", import.meta.url);
+
+function spawnThread(
+  core: Core,
+  start: StartMessage,
+  options: WorkerOptions,
+): Backend {
+  if (options.env !== undefined) {
+    throw new TypeError(
+      "Cannot give a thread worker its own environment as threads share " +
+        "their process's: use a process worker",
+    );
+  }
+  const permissions = threadPermissions(options.permissions ?? "inherit");
+  const flag = new SharedArrayBuffer(4);
+  const worker = new globalThis.Worker(BOOTSTRAP, {
+    type: "module",
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(permissions === undefined ? {} : { deno: { permissions } }),
+  });
+  worker.onmessage = (event: MessageEvent<ChildMessage>) =>
+    core.onMessage(event.data);
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    core.onExit(
+      new WorkerDiedError(
+        `Worker ${core.describe()} died of an uncaught error: ${event.message}`,
+        { reason: event.message, cause: event.error },
+      ),
+    );
+  };
+  worker.onmessageerror = () => {
+    core.onExit(
+      new WorkerDiedError(
+        `Worker ${core.describe()} sent a message that could not be read`,
+        { reason: "messageerror" },
+      ),
+    );
+  };
+  try {
+    worker.postMessage({ ...start, flag });
+  } catch (error) {
+    worker.terminate();
+    throw unclonableArgumentError(
+      start.args,
+      `worker ${core.describe()}`,
+      error,
+    );
+  }
+  let released = false;
+  return {
+    send: (message) => worker.postMessage(message),
+    requestTerminate() {
+      Atomics.store(new Int32Array(flag), 0, 1);
+      worker.postMessage({ t: "terminate" });
+    },
+    kill() {
+      warnIfCannotForce();
+      worker.terminate();
+      core.onExit(new WorkerDiedError("terminated"));
+      return Promise.resolve();
+    },
+    release() {
+      if (released) return;
+      released = true;
+      worker.terminate();
+    },
+  };
+}
+
+/**
+ * Runs a target in a Web Worker: a thread of this process, with its own
+ * isolate. Arguments and results are structured-cloned.
+ *
+ * @typeParam A The target's parameters.
+ * @typeParam R The target's result.
+ *
+ * @example Square a number in a thread
+ * ```ts
+ * import { ThreadWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ThreadWorker({ target: (x: number) => x ** 2, args: [4] });
+ * await worker.wait();
+ * assert.equal(worker.result, 16);
+ * assert.equal(worker.pid, Deno.pid);
+ * ```
+ */
+export class ThreadWorker<A extends unknown[] = unknown[], R = unknown>
+  extends Worker<A, R> {
+  /** `WorkerType.THREAD`. */
+  static readonly workerType: WorkerType = WorkerType.THREAD;
+  /** True. */
+  static readonly isThread: boolean = true;
+  /** False. */
+  static readonly isProcess: boolean = false;
+  /** False. */
+  static readonly isRemote: boolean = false;
+
+  /**
+   * Starts the target in a new Web Worker.
+   *
+   * @param options What to run and how. `permissions` other than "inherit"
+   * need Deno's `worker-options` unstable feature.
+   * @throws {TypeError} If the target cannot be shipped, an argument cannot
+   * be cloned, permissions are invalid or cannot be applied, or `env` is given.
+   */
+  constructor(options: WorkerOptions<A, R>) {
+    super(options);
+  }
+}
+
+registerKind(ThreadWorker, {
+  type: WorkerType.THREAD,
+  persistent: false,
+  spawn: spawnThread,
+});

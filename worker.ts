@@ -1,0 +1,27 @@
+/**
+ * The uniform {@linkcode Worker} interface, its types and the registry of
+ * live workers. Importing this module also loads the thread and process
+ * kinds, so `Worker.create` can build them.
+ *
+ * @module
+ */
+export {
+  type ActiveChildrenCloser,
+  autocloseActiveChildren,
+  Worker,
+} from "./_base.ts";
+export {
+  type ModuleTarget,
+  type PermissionDescriptor,
+  type Target,
+  type TargetArgs,
+  type TargetFunction,
+  type TerminateOptions,
+  type WorkerContext,
+  type WorkerId,
+  type WorkerInfo,
+  type WorkerOptions,
+  WorkerType,
+} from "./_types.ts";
+import "./thread.ts";
+import "./process.ts";
