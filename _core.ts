@@ -21,6 +21,12 @@ export interface Backend {
   kill(): Promise<void>;
   /** Frees what is left once the child is gone (idempotent). */
   release(): void;
+  /**
+   * True when the child's report is not the end: the core then waits for
+   * `onExit` (the process has exited and its channels are closed) before the
+   * worker counts as finished.
+   */
+  readonly waitsForExit: boolean;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
@@ -79,6 +85,7 @@ export class Core {
 
   #backend: Backend | undefined;
   #outcome: Outcome | undefined;
+  #reported: Outcome | undefined;
   #readySettled = false;
   #resolveReady!: () => void;
   #rejectReady!: (error: Error) => void;
@@ -161,11 +168,10 @@ export class Core {
         break;
       case "done":
         if (message.stateSent) this.userState = message.userState;
-        this.#finish(
-          message.ok
-            ? { ok: true, value: message.value }
-            : { ok: false, error: asError(decodeError(message.error!)) },
-        );
+        this.#reported = message.ok
+          ? { ok: true, value: message.value }
+          : { ok: false, error: asError(decodeError(message.error!)) };
+        if (!this.#backend?.waitsForExit) this.#finish(this.#reported);
         break;
       case "exit":
         this.onExit(
@@ -181,10 +187,10 @@ export class Core {
   /** The child is gone. If it had not reported, it died of `error`. */
   onExit(error: Error): void {
     if (!this.alive) return;
-    this.#finish({
-      ok: false,
-      error: this.#forcing ? this.#forcedError() : error,
-    });
+    this.#finish(
+      this.#reported ??
+        { ok: false, error: this.#forcing ? this.#forcedError() : error },
+    );
   }
 
   #forcedError(): WorkerTerminatedError {
@@ -234,11 +240,12 @@ export class Core {
       this.#terminateRequested = true;
       this.#backend?.requestTerminate();
     }
-    if (await within(this.finished, timeout)) return true;
+    // A zero timeout only asks: no waiting, not even one turn of the loop.
+    if (timeout > 0 && await within(this.finished, timeout)) return true;
     if (!force) return !this.alive;
     this.#forcing = true;
     await this.#backend?.kill();
-    this.#finish({ ok: false, error: this.#forcedError() });
+    this.onExit(this.#forcedError());
     return !this.alive;
   }
 

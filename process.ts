@@ -115,12 +115,10 @@ function spawnProcess(
     throw error;
   }
   const control = child.stdin.getWriter();
-  let conn: Deno.Conn | undefined;
   let writer: FrameWriter | undefined;
   const early: ParentMessage[] = [];
-  let released = false;
 
-  const cleanupListener = () => {
+  const closeListener = () => {
     try {
       listener?.close();
     } catch {
@@ -130,69 +128,72 @@ function spawnProcess(
     Deno.remove(dir, { recursive: true }).catch(() => {});
   };
 
-  const describeExit = (status: Deno.CommandStatus) =>
-    status.signal !== null
-      ? `was killed by ${status.signal}`
-      : `exited with code ${status.code}`;
+  const died = (status: Deno.CommandStatus, what: string, cause?: unknown) =>
+    new WorkerDiedError(
+      `Worker ${core.describe()} ${
+        status.signal !== null
+          ? `was killed by ${status.signal}`
+          : `exited with code ${status.code}`
+      }${what}`,
+      {
+        exitCode: status.code,
+        ...(status.signal === null ? {} : { signal: status.signal }),
+        ...(cause === undefined ? {} : { cause }),
+      },
+    );
 
-  const run = async () => {
-    const accepted = listener!.accept().then((c) => c, () => undefined);
-    const first = await Promise.race([accepted, child.status]);
-    cleanupListener();
-    if (first === undefined || !("readable" in first)) {
-      const status = await child.status;
-      (await accepted)?.close();
-      core.onExit(
-        new WorkerDiedError(
-          `Worker ${core.describe()} ${describeExit(status)} before it started`,
-          {
-            exitCode: status.code,
-            ...(status.signal === null ? {} : { signal: status.signal }),
-          },
-        ),
-      );
-      return;
-    }
-    conn = first;
-    writer = new FrameWriter(conn);
-    writer.send(startFrame);
-    for (const message of early.splice(0)) {
-      writer.send(serializeMessage(message));
-    }
-    const reader = new FrameReader(conn);
-    let readError: unknown;
+  /** Talks to the child until it is gone, then frees everything and reports. */
+  const run = async (): Promise<void> => {
+    let conn: Deno.Conn | undefined;
+    let failure: unknown;
     try {
-      for (;;) {
-        const frame = await reader.next();
-        if (frame === null) break;
-        core.onMessage(deserializeMessage<ChildMessage>(frame));
+      const accepted = listener!.accept().then((c) => c, () => undefined);
+      const first = await Promise.race([accepted, child.status]);
+      closeListener();
+      conn = first !== undefined && "readable" in first
+        ? first
+        : await accepted;
+      if (conn !== undefined && first !== undefined && "readable" in first) {
+        writer = new FrameWriter(conn);
+        writer.send(startFrame);
+        for (const message of early.splice(0)) {
+          writer.send(serializeMessage(message));
+        }
+        const reader = new FrameReader(conn);
+        for (;;) {
+          const frame = await reader.next();
+          if (frame === null) break;
+          core.onMessage(deserializeMessage<ChildMessage>(frame));
+        }
       }
     } catch (error) {
-      readError = error;
+      failure = error;
     }
-    // The socket ended: the child is exiting (or has been cut off).
+    // The socket ended: the child is exiting, or was cut off. Make sure it
+    // is gone, then free everything before the worker counts as finished.
+    if (failure !== undefined) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     const status = await child.status;
+    closeListener();
+    try {
+      conn?.close();
+    } catch {
+      // already closed
+    }
+    await control.close().catch(() => {});
     core.onExit(
-      new WorkerDiedError(
-        `Worker ${core.describe()} ${describeExit(status)}`,
-        {
-          exitCode: status.code,
-          ...(status.signal === null ? {} : { signal: status.signal }),
-          ...(readError === undefined ? {} : { cause: readError }),
-        },
-      ),
+      died(status, writer === undefined ? " before it started" : "", failure),
     );
   };
-  run().catch((error) =>
-    core.onExit(
-      new WorkerDiedError(`Worker ${core.describe()} lost its channel`, {
-        reason: String(error),
-        cause: error,
-      }),
-    )
-  );
+  const exited = run();
 
   return {
+    waitsForExit: true,
     send(message) {
       const bytes = serializeMessage(message);
       if (writer === undefined) early.push(message);
@@ -201,20 +202,12 @@ function spawnProcess(
     requestTerminate() {
       control.write(Uint8Array.of(TERMINATE_BYTE)).catch(() => {});
     },
-    kill: () => killEscalating(child, KILL_GRACE_MS),
+    async kill() {
+      await killEscalating(child, KILL_GRACE_MS);
+      await exited;
+    },
     release() {
-      if (released) return;
-      released = true;
-      cleanupListener();
-      control.close().catch(() => {});
-      // The child closes its end when it exits; closing ours ends our reader.
-      child.status.then(() => {
-        try {
-          conn?.close();
-        } catch {
-          // already closed
-        }
-      });
+      // Everything is freed by run() once the child has exited.
     },
   };
 }

@@ -63,6 +63,7 @@ function spawnThread(
   }
   let released = false;
   return {
+    waitsForExit: false,
     send: (message) => worker.postMessage(message),
     requestTerminate() {
       Atomics.store(new Int32Array(flag), 0, 1);

@@ -1,0 +1,8 @@
+import { ProcessWorker, WorkerType } from "../mod.ts";
+import { contractSuite } from "./_contract.ts";
+
+contractSuite(
+  "ProcessWorker",
+  WorkerType.PROCESS,
+  (options) => new ProcessWorker(options),
+);
