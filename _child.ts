@@ -61,12 +61,9 @@ export class ChildRuntime {
       name: start.name,
       userid: start.userid,
     };
-    const runtime = this;
     this.context = {
       signal: this.#controller.signal,
-      throwIfTerminated(): void {
-        runtime.#throwIfTerminated();
-      },
+      throwIfTerminated: (): void => this.#throwIfTerminated(),
       userState: start.initState,
       worker,
     };
@@ -172,7 +169,9 @@ export class ChildRuntime {
             results: [{
               seq: result.seq,
               ok: false,
-              error: encodeError(this.#unclonable("the result of an item", error)),
+              error: encodeError(
+                this.#unclonable("the result of an item", error),
+              ),
             }],
           });
         }
@@ -201,7 +200,10 @@ export class ChildRuntime {
     const stateError = cloneError(state);
     const valueError = outcome.ok ? cloneError(outcome.value) : undefined;
     if (valueError !== undefined) {
-      outcome = { ok: false, error: this.#unclonable("the result", valueError) };
+      outcome = {
+        ok: false,
+        error: this.#unclonable("the result", valueError),
+      };
     } else if (stateError !== undefined && outcome.ok) {
       outcome = {
         ok: false,

@@ -219,7 +219,9 @@ export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
   }
   for (const path of candidates) {
     try {
-      if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+      if (
+        Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+      ) {
         continue;
       }
       const text = Deno.readTextFileSync(path);

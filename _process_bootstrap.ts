@@ -66,8 +66,10 @@ function controlMain(): void {
 const [socketPath, revokeJson] = Deno.args;
 const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
 const flag = new SharedArrayBuffer(4);
-let runtime: ChildRuntime | undefined;
-let finished = false;
+/** Set once `start` has arrived; control messages before that only set the flag. */
+const child: { runtime?: ChildRuntime; finished: boolean } = {
+  finished: false,
+};
 
 const canKill = Deno.permissions.querySync({ name: "run" }).state === "granted";
 const control = new Worker(
@@ -98,14 +100,14 @@ control.postMessage({
   graceMs: ORPHAN_GRACE_MS,
 });
 control.onmessage = (event: MessageEvent<string>) => {
-  if (event.data === "terminate") runtime?.requestTerminate();
+  if (event.data === "terminate") child.runtime?.requestTerminate();
   else orphaned();
 };
 
 function orphaned(): void {
-  if (finished) return;
+  if (child.finished) return;
   Atomics.store(new Int32Array(flag), 0, 1);
-  runtime?.requestTerminate();
+  child.runtime?.requestTerminate();
   setTimeout(() => Deno.exit(1), ORPHAN_GRACE_MS);
 }
 
@@ -119,10 +121,11 @@ const send = (message: ChildMessage) => writer.send(serializeMessage(message));
 const first = await reader.next();
 if (first === null) Deno.exit(1); // the parent went away before starting us
 const start = deserializeMessage<StartMessage>(first);
-runtime = new ChildRuntime(start, new Int32Array(flag), { send }, {
+const runtime = new ChildRuntime(start, new Int32Array(flag), { send }, {
   pid: Deno.pid,
   tid: Deno.pid,
 });
+child.runtime = runtime;
 send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
 
 // Feed the runtime until the parent closes the socket.
@@ -140,6 +143,6 @@ send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
 })();
 
 await runtime.run();
-finished = true;
+child.finished = true;
 await writer.drained();
 Deno.exit(0);

@@ -65,7 +65,10 @@ function cloneable(value: unknown): boolean {
 /** Flattens anything a target threw into cloneable data. */
 export function encodeError(thrown: unknown, depth = 0): Encoded {
   if (!(thrown instanceof Error)) {
-    return { kind: "value", value: cloneable(thrown) ? thrown : String(thrown) };
+    return {
+      kind: "value",
+      value: cloneable(thrown) ? thrown : String(thrown),
+    };
   }
   const props: Record<string, unknown> = {};
   for (const key of Object.keys(thrown)) {

@@ -90,7 +90,9 @@ export async function loadTarget(
   if (spec.kind === "source") {
     const fn = (0, eval)(`(${spec.source}\n)`);
     if (typeof fn !== "function") {
-      throw new TypeError("Cannot run the target as its source is not a function");
+      throw new TypeError(
+        "Cannot run the target as its source is not a function",
+      );
     }
     return fn;
   }

@@ -35,6 +35,8 @@ export class WorkerTerminatedError extends Error {
   readonly forced: boolean;
 
   /**
+   * Creates the error.
+   *
    * @param message What happened.
    * @param options `forced` and an optional `cause`.
    */
@@ -82,6 +84,8 @@ export class WorkerDiedError extends Error {
   readonly reason: string | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param message What happened.
    * @param options What is known: exit code, signal, reason, cause.
    */
@@ -108,6 +112,8 @@ export class WorkerDiedError extends Error {
  */
 export class WorkerClosedError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was refused and why.
    * @param options An optional `cause`.
    */

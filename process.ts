@@ -32,7 +32,7 @@ import {
   serializeMessage,
   unclonableArgumentError,
 } from "./_serialize.ts";
-import { WorkerType, type WorkerOptions } from "./_types.ts";
+import { type WorkerOptions, WorkerType } from "./_types.ts";
 import {
   type ChildMessage,
   FrameReader,

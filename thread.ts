@@ -9,7 +9,7 @@ import { WorkerDiedError } from "./errors.ts";
 import { warnIfCannotForce } from "./_compat.ts";
 import { threadPermissions } from "./_permissions.ts";
 import { unclonableArgumentError } from "./_serialize.ts";
-import { WorkerType, type WorkerOptions } from "./_types.ts";
+import { type WorkerOptions, WorkerType } from "./_types.ts";
 import type { ChildMessage, StartMessage } from "./_wire.ts";
 
 const BOOTSTRAP = new URL("./_thread_bootstrap.ts", import.meta.url);

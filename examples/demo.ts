@@ -84,8 +84,12 @@ async function graceful(): Promise<void> {
     args: [started],
   });
   const flag = new Int32Array(started);
+  // Resolves at once if the target has already stored its 1.
   const waiting = Atomics.waitAsync(flag, 0, 0);
-  await startedOrDied(worker, waiting.async ? waiting.value : undefined);
+  await startedOrDied(
+    worker,
+    waiting.async ? waiting.value : Promise.resolve(waiting.value),
+  );
 
   await worker.terminate({ force: false });
   const error = worker.error;

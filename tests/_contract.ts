@@ -99,7 +99,9 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     } else {
       assert.notEqual(worker.pid, worker.parentPid);
     }
-    if (type !== WorkerType.REMOTE) assert.equal(worker.host, worker.parentHost);
+    if (type !== WorkerType.REMOTE) {
+      assert.equal(worker.host, worker.parentHost);
+    }
     assert.deepEqual(worker.id, [worker.host, worker.pid, worker.tid]);
     await worker.wait();
     assert.deepEqual(worker.result, worker.id, "ctx.worker.id matches");
@@ -151,7 +153,10 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
         try {
           (await Deno.connect({ transport: "unix", path })).close();
           await new Promise((_, reject) =>
-            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+            ctx.signal.addEventListener(
+              "abort",
+              () => reject(ctx.signal.reason),
+            )
           );
         } finally {
           ctx.userState = "cleaned up";
@@ -178,7 +183,10 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
 
   test("terminate() forces a target that ignores the request", async () => {
     await using signal = startedSignal();
-    await using worker = make({ target: ignoresEverything, args: [signal.path] });
+    await using worker = make({
+      target: ignoresEverything,
+      args: [signal.path],
+    });
     await signal.started;
     assert.equal(await worker.terminate({ timeout: 50, force: false }), false);
     assert.equal(worker.isAlive(), true);
@@ -256,21 +264,30 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
 
   test("refuses an argument that cannot be cloned, naming it", () => {
     assert.throws(
-      () => make({ target: (_a: number, _b: unknown) => 1, args: [1, Symbol("x")] }),
+      () =>
+        make({
+          target: (_a: number, _b: unknown) => 1,
+          args: [1, Symbol("x")],
+        }),
       (error: Error) =>
         error instanceof TypeError && /argument 1/.test(error.message),
     );
   });
 
   test("refuses a function that cannot be shipped", () => {
-    const object = { method(x: number) { return x; } };
+    const object = {
+      method(x: number) {
+        return x;
+      },
+    };
     for (
       const target of [object.method, Math.max, ((x: number) => x).bind(null)]
     ) {
       assert.throws(
         () => make({ target: target as (x: number) => number, args: [1] }),
         (error: Error) =>
-          error instanceof TypeError && /Cannot ship function/.test(error.message),
+          error instanceof TypeError &&
+          /Cannot ship function/.test(error.message),
       );
     }
   });

@@ -1,0 +1,15 @@
+import assert from "node:assert/strict";
+import * as mod from "../mod.ts";
+
+Deno.test("mod.ts exports exactly the public names", () => {
+  assert.deepEqual(Object.keys(mod).sort(), [
+    "ProcessWorker",
+    "ThreadWorker",
+    "Worker",
+    "WorkerClosedError",
+    "WorkerDiedError",
+    "WorkerTerminatedError",
+    "WorkerType",
+    "autocloseActiveChildren",
+  ]);
+});

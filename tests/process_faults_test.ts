@@ -1,0 +1,113 @@
+/** Process-only behaviour: external kills, orphaned children, environment. */
+import assert from "node:assert/strict";
+import { ProcessWorker, WorkerDiedError } from "../mod.ts";
+import { startedSignal } from "./_started.ts";
+
+function spin(path: string): Promise<never> {
+  return Deno.connect({ transport: "unix", path }).then((conn) => {
+    conn.close();
+    for (;;) {
+      // never yields
+    }
+  });
+}
+
+Deno.test("ProcessWorker reports an external SIGKILL as WorkerDiedError with the signal", async () => {
+  await using signal = startedSignal();
+  await using worker = new ProcessWorker({ target: spin, args: [signal.path] });
+  await Promise.all([worker.ready, signal.started]);
+  Deno.kill(worker.pid, "SIGKILL");
+  assert.equal(await worker.wait(5000), true);
+  assert.equal(worker.hasError, true);
+  assert.ok(worker.error instanceof WorkerDiedError);
+  assert.equal(worker.error.signal, "SIGKILL");
+});
+
+Deno.test("ProcessWorker passes env to its child", async () => {
+  await using worker = new ProcessWorker({
+    target: () => Deno.env.get("PYWORKERS_TEST_VALUE"),
+    env: { PYWORKERS_TEST_VALUE: "from parent" },
+  });
+  await worker.wait();
+  assert.equal(worker.result, "from parent");
+});
+
+Deno.test("ProcessWorker child reports its failure to start", async () => {
+  await using worker = new ProcessWorker({
+    target: { module: "file:///nonexistent/module.ts" },
+  });
+  await worker.wait(10000);
+  assert.equal(worker.hasError, true);
+  assert.match(worker.error!.message, /nonexistent|Module not found/i);
+});
+
+Deno.test("ProcessWorker target output does not corrupt the protocol", async () => {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { ProcessWorker } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };
+       const w = new ProcessWorker({ target: async () => {
+         console.log("noise");
+         await Deno.stdout.write(new Uint8Array([0, 0, 0, 9, 255, 13, 10]));
+         console.error("more noise");
+         return 42;
+       } });
+       await w.wait();
+       console.log("result", w.result);`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { stdout, stderr, code } = await command.output();
+  const out = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.match(out, /noise/);
+  assert.match(out, /result 42/);
+  assert.match(new TextDecoder().decode(stderr), /more noise/);
+});
+
+Deno.test("ProcessWorker children exit on their own when their parent is SIGKILLed", async () => {
+  // A parent script starts a worker that never yields, prints its pid, and
+  // waits to be killed.
+  const parent = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { ProcessWorker } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };
+       const w = new ProcessWorker({ target: () => { for (;;) {} } });
+       await w.ready;
+       console.log(w.pid);
+       await new Promise(() => {});`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = parent.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let line = "";
+  while (!line.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    line += value;
+  }
+  const childPid = Number(line.trim());
+  assert.ok(childPid > 0, `child pid from parent: ${line}`);
+  parent.kill("SIGKILL");
+  await parent.status;
+  await reader.cancel();
+  // Watchdog bound, not a synchronisation: poll the child's /proc entry.
+  const deadline = Date.now() + 5000;
+  let alive = true;
+  while (alive && Date.now() < deadline) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${childPid}/stat`);
+      alive = !/^\d+ \(.*\) [ZX]/.test(stat);
+    } catch {
+      alive = false;
+    }
+    if (alive) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(alive, false, `process worker ${childPid} outlived its parent`);
+});
