@@ -19,9 +19,10 @@
  *
  * const worker = new ThreadWorker({
  *   target: async (ctx: { signal: AbortSignal }) => {
- *     await new Promise((_, reject) =>
- *       ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
- *     );
+ *     await new Promise((_, reject) => {
+ *       if (ctx.signal.aborted) reject(ctx.signal.reason);
+ *       ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+ *     });
  *   },
  * });
  * await worker.ready;

@@ -152,12 +152,15 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
       target: async (path: string, ctx: WorkerContext) => {
         try {
           (await Deno.connect({ transport: "unix", path })).close();
-          await new Promise((_, reject) =>
+          // The request may already have come: check before listening.
+          await new Promise((_, reject) => {
+            if (ctx.signal.aborted) reject(ctx.signal.reason);
             ctx.signal.addEventListener(
               "abort",
               () => reject(ctx.signal.reason),
-            )
-          );
+              { once: true },
+            );
+          });
         } finally {
           ctx.userState = "cleaned up";
         }
