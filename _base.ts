@@ -16,6 +16,7 @@ import {
   WorkerType,
 } from "./_types.ts";
 import type { StartMessage } from "./_wire.ts";
+import type { PersistentWorker } from "./persistent.ts";
 
 /** How a kind starts its child. */
 export interface Kind {
@@ -27,6 +28,57 @@ export interface Kind {
 
 const kinds = new Map<abstract new (...args: never[]) => unknown, Kind>();
 const cores = new WeakMap<object, Core>();
+const options_ = new WeakMap<object, WorkerOptions>();
+
+/** The options a worker was created with (for restarts). */
+export function optionsOf(worker: object): WorkerOptions {
+  return options_.get(worker)!;
+}
+
+/**
+ * Starts a child for `worker` with a fresh core (at construction, and again
+ * for each restart). Throws if the child cannot even be tried.
+ */
+export function startWorker(
+  worker: Worker,
+  options: WorkerOptions,
+  initState: unknown,
+): Core {
+  const kind = kindOf(worker.constructor);
+  const core = new Core(worker, {
+    name: options.name,
+    persistent: kind.persistent,
+    id: [worker.parentHost, worker.parentPid, worker.parentTid],
+    initState,
+  });
+  cores.set(worker, core);
+  if (options.run === false || options.target == null) {
+    core.notRun();
+    return core;
+  }
+  const args = options.args ?? [];
+  if (!Array.isArray(args)) {
+    throw new TypeError(
+      `Cannot use ${Deno.inspect(args)} as args: expected an array`,
+    );
+  }
+  normalizeGrant(options.permissions ?? "inherit");
+  const start: StartMessage = {
+    t: "start",
+    target: describeTarget(options.target as never),
+    args,
+    initState,
+    persistent: kind.persistent,
+    name: options.name,
+    userid: options.userid,
+    host: worker.parentHost,
+    parentId: worker.parentId,
+    fallbackTid: syntheticThreadId(),
+    window: WINDOW,
+  };
+  core.attach(kind.spawn(core, start, options));
+  return core;
+}
 
 /** Registers a worker class and how to start it. */
 export function registerKind(
@@ -41,7 +93,8 @@ export function coreOf(worker: object): Core {
   return cores.get(worker)!;
 }
 
-function kindOf(cls: unknown): Kind {
+/** The kind registered for `cls` or its nearest registered ancestor. */
+export function kindOf(cls: unknown): Kind {
   for (let c = cls; c; c = Object.getPrototypeOf(c)) {
     const kind = kinds.get(c as abstract new () => unknown);
     if (kind) return kind;
@@ -81,8 +134,6 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
   /** Whether instances are persistent workers. */
   static readonly isPersistent: boolean = false;
 
-  /** Resolves once the child exists and its ids are known; rejects if it could not start. */
-  readonly ready: Promise<void>;
   /** The name given to the constructor. */
   readonly name: string | undefined;
   /** The user id given to the constructor. */
@@ -102,45 +153,14 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    * be cloned, or the permissions are invalid.
    */
   constructor(options: WorkerOptions<A, R>) {
-    const kind = kindOf(new.target);
+    kindOf(new.target); // refuses the abstract classes
     this.name = options.name;
     this.userid = options.userid;
     this.parentHost = currentHost();
     this.parentPid = Deno.pid;
     this.parentTid = parentTid;
-    const core = new Core(this, {
-      name: options.name,
-      persistent: kind.persistent,
-      id: [this.parentHost, this.parentPid, this.parentTid],
-      initState: options.initState,
-    });
-    cores.set(this, core);
-    this.ready = core.ready;
-    if (options.run === false || options.target == null) {
-      core.notRun();
-      return;
-    }
-    const args = options.args ?? [];
-    if (!Array.isArray(args)) {
-      throw new TypeError(
-        `Cannot use ${Deno.inspect(args)} as args: expected an array`,
-      );
-    }
-    normalizeGrant(options.permissions ?? "inherit");
-    const start: StartMessage = {
-      t: "start",
-      target: describeTarget(options.target as never),
-      args,
-      initState: options.initState,
-      persistent: kind.persistent,
-      name: options.name,
-      userid: options.userid,
-      host: this.parentHost,
-      parentId: this.parentId,
-      fallbackTid: syntheticThreadId(),
-      window: WINDOW,
-    };
-    core.attach(kind.spawn(core, start, options as WorkerOptions));
+    options_.set(this, options as WorkerOptions);
+    startWorker(this, options as WorkerOptions, options.initState);
   }
 
   /**
@@ -152,6 +172,23 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    * @returns The started worker.
    * @throws {TypeError} If `type` is not a `WorkerType` or that kind is not loaded.
    */
+  static create<A extends unknown[], R>(
+    this: { readonly isPersistent: true },
+    type: WorkerType,
+    options: WorkerOptions<A, R>,
+  ): PersistentWorker<A, R>;
+  /**
+   * Creates a worker of the given kind.
+   *
+   * @param type Where to run: `WorkerType.THREAD`, `PROCESS` or `REMOTE`.
+   * @param options As for the kind's constructor.
+   * @returns The started worker.
+   * @throws {TypeError} If `type` is not a `WorkerType` or that kind is not loaded.
+   */
+  static create<A extends unknown[], R>(
+    type: WorkerType,
+    options: WorkerOptions<A, R>,
+  ): Worker<A, R>;
   static create<A extends unknown[], R>(
     type: WorkerType,
     options: WorkerOptions<A, R>,
@@ -181,6 +218,11 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    */
   static activeChildren(): Worker[] {
     return [...activeCores].map((core) => core.owner as Worker);
+  }
+
+  /** Resolves once the child exists and its ids are known; rejects if it could not start. */
+  get ready(): Promise<void> {
+    return coreOf(this).ready;
   }
 
   /** The kind of this worker. */

@@ -82,6 +82,8 @@ export class Core {
   onResults: ((results: readonly ItemResult[]) => void) | undefined;
   /** Called once when the worker has finished, after its outcome is set. */
   onFinish: (() => void) | undefined;
+  /** Replaces the `close` message (persistent workers send it after their backlog). */
+  onClose: (() => void) | undefined;
 
   #backend: Backend | undefined;
   #outcome: Outcome | undefined;
@@ -221,7 +223,9 @@ export class Core {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.persistent && this.alive) this.#backend?.send({ t: "close" });
+    if (!this.persistent || !this.alive) return;
+    if (this.onClose) this.onClose();
+    else this.#backend?.send({ t: "close" });
   }
 
   /** `wait()`: close, then wait until dead or `timeout` ms. */

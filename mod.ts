@@ -22,3 +22,4 @@ export * from "./worker.ts";
 export * from "./errors.ts";
 export * from "./thread.ts";
 export * from "./process.ts";
+export * from "./persistent.ts";

@@ -25,3 +25,4 @@ export {
 } from "./_types.ts";
 import "./thread.ts";
 import "./process.ts";
+import "./persistent.ts";

@@ -93,3 +93,18 @@ Deno.test(
     );
   },
 );
+
+Deno.test("examples/persistent.ts prints each worker's count and results", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "examples/persistent.ts"],
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.equal(
+    new TextDecoder().decode(stdout),
+    "5 [ 0, 4, 16, 36, 64 ]\n5 [ 1, 9, 25, 49, 81 ]\n",
+  );
+});

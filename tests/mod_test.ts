@@ -3,6 +3,10 @@ import * as mod from "../mod.ts";
 
 Deno.test("mod.ts exports exactly the public names", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
+    "PERSISTENT_WINDOW",
+    "PersistentProcessWorker",
+    "PersistentThreadWorker",
+    "PersistentWorker",
     "ProcessWorker",
     "ThreadWorker",
     "Worker",

@@ -1,0 +1,352 @@
+/**
+ * Persistent workers: one worker, a stream of inputs. The target runs once
+ * per input, in order, without respawning, until the worker is closed.
+ *
+ * Flow control: `enqueue()` never blocks; items wait in the parent until
+ * the child has room (it holds at most {@linkcode PERSISTENT_WINDOW} items
+ * not yet answered), so a fast producer grows only the parent's queue. A
+ * producer that must bound memory awaits `put()`, which resolves once the
+ * parent's queue is below `highWaterMark`.
+ *
+ * @module
+ */
+import {
+  coreOf,
+  kindOf,
+  optionsOf,
+  registerKind,
+  startWorker,
+  Worker,
+} from "./_base.ts";
+import type { Core } from "./_core.ts";
+import { WorkerClosedError } from "./errors.ts";
+import { asError, decodeError, unclonableArgumentError } from "./_serialize.ts";
+import { ProcessWorker } from "./process.ts";
+import { ThreadWorker } from "./thread.ts";
+import { type TargetArgs, type WorkerOptions, WorkerType } from "./_types.ts";
+import type { Item, ItemResult } from "./_wire.ts";
+
+/** Items a child holds at most before results flow back. */
+export const PERSISTENT_WINDOW = 1024;
+
+/** Options of persistent workers. */
+export interface PersistentWorkerOptions<
+  A extends unknown[] = unknown[],
+  R = unknown,
+> extends WorkerOptions<A, R> {
+  /** Queued items at which `put()` starts waiting. @default {4096} */
+  highWaterMark?: number;
+}
+
+interface Call {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A worker that runs its target once per input until closed. Create one
+ * with a kind's class or `PersistentWorker.create(type, options)`.
+ *
+ * - `enqueue(...args)` queues one call; the enqueued arguments replace the
+ *   leading default `args`. Its value goes to `results()`; if it throws, the
+ *   worker ends with that error (after the results before it).
+ * - `call(...args)` runs one item with its own promise: a failure rejects
+ *   only that promise, and its value never appears in `results()`.
+ * - `result` is the number of items processed once the worker has ended
+ *   without error.
+ *
+ * @typeParam A The target's parameters.
+ * @typeParam R The target's result for one item.
+ *
+ * @example Stream inputs through one worker
+ * ```ts
+ * import { PersistentThreadWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new PersistentThreadWorker({ target: (x: number) => x * 2 });
+ * for (const x of [1, 2, 3]) worker.enqueue(x);
+ * assert.equal(await worker.call(10), 20);
+ * await worker.wait();
+ * assert.deepEqual(await Array.fromAsync(worker.results()), [2, 4, 6]);
+ * assert.equal(worker.result, 4);
+ * ```
+ */
+export abstract class PersistentWorker<
+  A extends unknown[] = unknown[],
+  R = unknown,
+> extends Worker<A, number> {
+  /** Whether instances are persistent workers: true. */
+  static override readonly isPersistent: true = true;
+
+  #seq = 0;
+  #outbox: Item[] = [];
+  #inFlight = 0;
+  #flushQueued = false;
+  #closeSent = false;
+  #results: R[] = [];
+  #calls = new Map<number, Call>();
+  #waiters: (() => void)[] = [];
+  #highWaterMark: number;
+
+  /**
+   * Starts the worker; it then waits for input.
+   *
+   * @param options What to run and how; `args` are the defaults each item's
+   * arguments replace from the left.
+   * @throws {TypeError} As for the kind's non-persistent worker.
+   */
+  constructor(options: PersistentWorkerOptions<A, R>) {
+    super(options as WorkerOptions<A, number>);
+    this.#highWaterMark = options.highWaterMark ?? 4096;
+    this.#attach(coreOf(this));
+  }
+
+  #attach(core: Core): void {
+    core.onResults = (results) => this.#onResults(results);
+    core.onFinish = () => this.#onFinish(core);
+    core.onClose = () => this.#flush();
+  }
+
+  #onResults(results: readonly ItemResult[]): void {
+    this.#inFlight -= results.length;
+    for (const result of results) {
+      const call = this.#calls.get(result.seq);
+      if (call !== undefined) {
+        this.#calls.delete(result.seq);
+        if (result.ok) call.resolve(result.value);
+        else call.reject(asError(decodeError(result.error)));
+      } else if (result.ok) {
+        this.#results.push(result.value as R);
+      }
+    }
+    this.#flush();
+    this.#wakeAll();
+  }
+
+  #onFinish(core: Core): void {
+    this.#outbox = [];
+    const error = core.outcome?.ok === false
+      ? core.outcome.error
+      : new WorkerClosedError("The worker ended before running this item");
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
+    this.#wakeAll();
+  }
+
+  #wakeAll(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Sends queued items while the child has room; then `close` if asked. */
+  #flush(): void {
+    this.#flushQueued = false;
+    const core = coreOf(this);
+    if (!core.alive) return;
+    const room = PERSISTENT_WINDOW - this.#inFlight;
+    if (room > 0 && this.#outbox.length > 0) {
+      const items = this.#outbox.splice(0, room);
+      this.#inFlight += items.length;
+      core.send({ t: "items", items });
+    }
+    if (core.closed && this.#outbox.length === 0 && !this.#closeSent) {
+      this.#closeSent = true;
+      core.send({ t: "close" });
+    }
+  }
+
+  #submit(args: unknown[], call: boolean): number {
+    const core = coreOf(this);
+    if (core.closed || !core.alive) {
+      throw new WorkerClosedError(
+        `Cannot enqueue to worker ${core.describe()} as it is ${
+          core.alive ? "closed" : "no longer alive"
+        }`,
+      );
+    }
+    try {
+      structuredClone(args);
+    } catch (error) {
+      throw unclonableArgumentError(args, `worker ${core.describe()}`, error);
+    }
+    const seq = this.#seq++;
+    this.#outbox.push({ seq, args, call });
+    if (!this.#flushQueued) {
+      // Batch every item enqueued in this turn into one message.
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return seq;
+  }
+
+  /**
+   * Queues one call of the target. Never blocks.
+   *
+   * @param args Arguments that replace the leading default `args`.
+   * @throws {WorkerClosedError} If the worker is closed or no longer alive.
+   * @throws {TypeError} If an argument cannot be cloned.
+   */
+  enqueue(...args: Partial<TargetArgs<A>>): void {
+    this.#submit(args, false);
+  }
+
+  /**
+   * Queues one call, first waiting until the parent's queue is below
+   * `highWaterMark`: a producer that awaits it keeps memory bounded.
+   *
+   * @param args As for `enqueue`.
+   * @returns Resolves once the item is queued.
+   * @throws {WorkerClosedError} If the worker is closed or no longer alive.
+   */
+  async put(...args: Partial<TargetArgs<A>>): Promise<void> {
+    while (this.#outbox.length >= this.#highWaterMark && this.isAlive()) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#submit(args, false);
+  }
+
+  /**
+   * Runs one item with its own promise. Its failure rejects only this
+   * promise; the worker goes on. Its value does not appear in `results()`.
+   *
+   * @param args As for `enqueue`.
+   * @returns The target's value for this item.
+   * @throws {WorkerClosedError} If the worker is closed, or ends before the item runs.
+   */
+  call(...args: Partial<TargetArgs<A>>): Promise<R> {
+    let seq: number;
+    try {
+      seq = this.#submit(args, true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<R>((resolve, reject) => {
+      this.#calls.set(seq, {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+    });
+  }
+
+  /**
+   * The values of `enqueue`d items in the order processed. Ends once the
+   * worker has finished and every value was yielded. One reader only.
+   *
+   * @returns An async iterator over the results.
+   */
+  async *results(): AsyncIterableIterator<R> {
+    for (;;) {
+      if (this.#results.length > 0) {
+        yield this.#results.shift()!;
+        continue;
+      }
+      if (!this.isAlive()) return;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /**
+   * The next value of the `results()` stream.
+   *
+   * @param timeout The longest wait in ms; no limit when omitted.
+   * @returns The next result.
+   * @throws {WorkerClosedError} If the worker has finished and no result is left.
+   * @throws {DOMException} A `TimeoutError` if none came within `timeout`.
+   */
+  async nextResult(timeout?: number): Promise<R> {
+    const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+    for (;;) {
+      if (this.#results.length > 0) return this.#results.shift()!;
+      if (!this.isAlive()) {
+        throw new WorkerClosedError(
+          `No result is left as worker ${coreOf(this).describe()} has finished`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new DOMException("No result came in time", "TimeoutError");
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        if (left !== Infinity) timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Renews the worker in place: waits for the current child to finish its
+   * queue (terminating it if it does not within `timeout`), then starts a
+   * fresh child of the same kind and options, whose `initState` is the last
+   * reported `userState`. The item counter starts again at zero.
+   *
+   * @param timeout How long the current child may take to finish, in ms. @default {1000}
+   * @returns Resolves when the new child is ready.
+   */
+  async restart(timeout = 1000): Promise<void> {
+    if (!(await this.wait(timeout))) await this.terminate();
+    const state = this.userState;
+    this.#seq = 0;
+    this.#inFlight = 0;
+    this.#closeSent = false;
+    this.#results = [];
+    this.#attach(startWorker(this, optionsOf(this), state));
+    await this.ready;
+  }
+}
+
+/**
+ * A persistent worker in a Web Worker of this process.
+ *
+ * @typeParam A The target's parameters.
+ * @typeParam R The target's result for one item.
+ *
+ * @example
+ * ```ts
+ * import { PersistentThreadWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * await using worker = new PersistentThreadWorker({ target: (x: number) => x + 1 });
+ * assert.equal(await worker.call(1), 2);
+ * ```
+ */
+export class PersistentThreadWorker<
+  A extends unknown[] = unknown[],
+  R = unknown,
+> extends PersistentWorker<A, R> {
+  /** `WorkerType.THREAD`. */
+  static readonly workerType: WorkerType = WorkerType.THREAD;
+}
+
+/**
+ * A persistent worker in a `deno run` subprocess.
+ *
+ * @typeParam A The target's parameters.
+ * @typeParam R The target's result for one item.
+ *
+ * @example
+ * ```ts
+ * import { PersistentProcessWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * await using worker = new PersistentProcessWorker({ target: (x: number) => x + 1 });
+ * assert.equal(await worker.call(1), 2);
+ * ```
+ */
+export class PersistentProcessWorker<
+  A extends unknown[] = unknown[],
+  R = unknown,
+> extends PersistentWorker<A, R> {
+  /** `WorkerType.PROCESS`. */
+  static readonly workerType: WorkerType = WorkerType.PROCESS;
+}
+
+// The same children as their one-shot twins, in persistent mode.
+registerKind(PersistentThreadWorker, {
+  ...kindOf(ThreadWorker),
+  persistent: true,
+});
+registerKind(PersistentProcessWorker, {
+  ...kindOf(ProcessWorker),
+  persistent: true,
+});

@@ -1,0 +1,232 @@
+/**
+ * The persistent-worker contract, written once and run against every kind.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  type PersistentWorker,
+  type PersistentWorkerOptions,
+  WorkerClosedError,
+  type WorkerContext,
+  WorkerTerminatedError,
+  WorkerType,
+} from "../mod.ts";
+import { startedSignal } from "./_started.ts";
+
+/** Builds a persistent worker of the kind under test. */
+export type PersistentFactory = <A extends unknown[], R>(
+  options: PersistentWorkerOptions<A, R>,
+) => PersistentWorker<A, R>;
+
+/** Registers the persistent contract for one kind. */
+export function persistentSuite(
+  label: string,
+  type: WorkerType,
+  make: PersistentFactory,
+) {
+  const test = (name: string, fn: () => void | Promise<void>) =>
+    Deno.test(`${label} ${name}`, fn);
+
+  test("processes enqueued items in order and counts them", async () => {
+    await using worker = make({ target: (x: number) => x ** 2 });
+    assert.equal(worker.isPersistent, true);
+    assert.equal(worker.workerType, type);
+    const inputs = Array.from({ length: 10 }, (_, i) => i);
+    for (const x of inputs) worker.enqueue(x);
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.hasError, false);
+    assert.equal(worker.result, 10);
+    assert.deepEqual(
+      await Array.fromAsync(worker.results()),
+      inputs.map((x) => x ** 2),
+    );
+  });
+
+  test("replaces the leading default args with each item's", async () => {
+    await using worker = make({
+      target: (a: number, b: number) => a * 10 + b,
+      args: [5, 7],
+    });
+    worker.enqueue();
+    worker.enqueue(2);
+    worker.enqueue(3, 4);
+    await worker.wait();
+    assert.deepEqual(await Array.fromAsync(worker.results()), [57, 27, 34]);
+  });
+
+  test("call() resolves its own item, and a failing call leaves the worker running", async () => {
+    await using worker = make({
+      target: (x: number) => {
+        if (x < 0) throw new RangeError(`negative: ${x}`);
+        return x + 1;
+      },
+    });
+    assert.equal(await worker.call(1), 2);
+    await assert.rejects(
+      worker.call(-1),
+      (error: Error) =>
+        error instanceof RangeError && error.message === "negative: -1",
+    );
+    worker.enqueue(5);
+    assert.equal(await worker.nextResult(10_000), 6);
+    await worker.wait();
+    assert.equal(worker.hasError, false);
+    assert.equal(worker.result, 3, "call items count as processed");
+    assert.deepEqual(await Array.fromAsync(worker.results()), []);
+  });
+
+  test("an enqueued item that throws ends the worker after earlier results", async () => {
+    await using worker = make({
+      target: (x: number) => {
+        if (x === 3) throw new Error("three");
+        return x;
+      },
+    });
+    for (const x of [1, 2, 3, 4, 5]) worker.enqueue(x);
+    await worker.wait();
+    assert.equal(worker.hasError, true);
+    assert.equal(worker.error?.message, "three");
+    assert.equal(worker.result, undefined);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1, 2]);
+  });
+
+  test("enqueue() after close() throws WorkerClosedError", async () => {
+    await using worker = make({ target: (x: number) => x });
+    worker.close();
+    assert.throws(() => worker.enqueue(1), WorkerClosedError);
+    await assert.rejects(worker.call(1), WorkerClosedError);
+    await worker.wait();
+    assert.throws(() => worker.enqueue(1), WorkerClosedError);
+  });
+
+  test("close() then wait() processes every queued item first", async () => {
+    await using worker = make({
+      target: async (x: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return x;
+      },
+    });
+    for (let i = 0; i < 50; i++) worker.enqueue(i);
+    worker.close();
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.result, 50);
+    assert.equal((await Array.fromAsync(worker.results())).length, 50);
+  });
+
+  test("nextResult() times out, and reports the end", async () => {
+    await using worker = make({ target: (x: number) => x });
+    await assert.rejects(
+      worker.nextResult(10),
+      (error: Error) => error.name === "TimeoutError",
+    );
+    worker.enqueue(1);
+    assert.equal(await worker.nextResult(), 1);
+    await worker.wait();
+    await assert.rejects(worker.nextResult(), WorkerClosedError);
+  });
+
+  test("terminate() mid-item stops a cooperative target and drops the queue", async () => {
+    await using signal = startedSignal();
+    await using worker = make({
+      target: async (x: number, path: string, ctx: WorkerContext) => {
+        if (x === 2) {
+          (await Deno.connect({ transport: "unix", path })).close();
+          for (;;) ctx.throwIfTerminated();
+        }
+        return x;
+      },
+      args: [0, signal.path],
+    });
+    for (const x of [1, 2, 3, 4]) worker.enqueue(x);
+    await signal.started;
+    assert.equal(await worker.terminate({ force: false, timeout: 5000 }), true);
+    assert.ok(worker.error instanceof WorkerTerminatedError);
+    assert.equal(worker.error.forced, false);
+    assert.equal(worker.result, undefined);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1]);
+  });
+
+  test("terminate() forces a target that ignores the request", async () => {
+    await using signal = startedSignal();
+    await using worker = make({
+      target: async (path: string) => {
+        (await Deno.connect({ transport: "unix", path })).close();
+        for (;;) {
+          // ignores everything
+        }
+      },
+      args: [""],
+    });
+    worker.enqueue(signal.path);
+    worker.enqueue(signal.path);
+    await signal.started;
+    assert.equal(await worker.terminate({ timeout: 50, force: false }), false);
+    assert.equal(await worker.terminate({ timeout: 50 }), true);
+    assert.ok(worker.error instanceof WorkerTerminatedError);
+    assert.equal(worker.error.forced, true);
+    assert.deepEqual(await Array.fromAsync(worker.results()), []);
+  });
+
+  test("terminate() of an idle worker ends it with WorkerTerminatedError", async () => {
+    await using worker = make({ target: (x: number) => x });
+    assert.equal(await worker.call(1), 1);
+    assert.equal(await worker.terminate({ force: false, timeout: 5000 }), true);
+    assert.ok(worker.error instanceof WorkerTerminatedError);
+  });
+
+  test("restart() renews the worker in place, carrying its user state", async () => {
+    await using worker = make({
+      target: (x: number, ctx: WorkerContext) => {
+        ctx.userState = (ctx.userState as number) + 1;
+        return x * (ctx.userState as number);
+      },
+      initState: 0,
+    });
+    for (const x of [1, 1, 1]) worker.enqueue(x);
+    await worker.wait();
+    assert.equal(worker.userState, 3);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1, 2, 3]);
+    const firstId = worker.id;
+    await worker.restart();
+    assert.equal(worker.isAlive(), true);
+    if (type !== WorkerType.THREAD) assert.notDeepEqual(worker.id, firstId);
+    worker.enqueue(1);
+    await worker.wait();
+    assert.equal(worker.result, 1, "the counter starts again");
+    assert.deepEqual(await Array.fromAsync(worker.results()), [4]);
+    assert.equal(worker.userState, 4);
+  });
+
+  test("put() waits for room below the high-water mark", async () => {
+    await using worker = make({ target: (x: number) => x, highWaterMark: 8 });
+    let sum = 0;
+    const consumer = (async () => {
+      for await (const value of worker.results()) sum += value;
+    })();
+    for (let i = 0; i < 2000; i++) await worker.put(i);
+    await worker.wait();
+    await consumer;
+    assert.equal(sum, (1999 * 2000) / 2);
+  });
+
+  test("streams 100k items through one worker", async () => {
+    await using worker = make({ target: (x: number) => x });
+    const n = 100_000;
+    for (let i = 0; i < n; i++) worker.enqueue(i);
+    worker.close();
+    let count = 0;
+    let ordered = true;
+    for await (const value of worker.results()) ordered &&= value === count++;
+    await worker.wait();
+    assert.equal(count, n);
+    assert.ok(ordered);
+    assert.equal(worker.result, n);
+  });
+
+  test("refuses an item argument that cannot be cloned", async () => {
+    await using worker = make({ target: (x: unknown) => x });
+    assert.throws(() => worker.enqueue(() => 1), TypeError);
+    assert.equal(await worker.call(2), 2);
+  });
+}
