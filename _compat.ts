@@ -1,15 +1,21 @@
 /**
- * Known defects of particular Deno releases that change what this library
- * can promise.
+ * What Deno's `Worker.terminate()` can and cannot do, measured, and the
+ * one warning this library gives about it.
+ *
+ * Deno's `terminate()` asks the worker's event loop to stop. A worker whose
+ * event loop is free (its target awaits, even forever) is stopped at once.
+ * A worker busy in synchronous JavaScript never reaches its event loop, and
+ * Deno does not interrupt it: its OS thread spins on, using a CPU core,
+ * until the process exits (measured on 2.8.2 and 2.9.6). On Deno 2.8.3 up
+ * to at least 2.9.6 such a thread also keeps the process from exiting
+ * (denoland/deno#35657). Process workers do not have this limit: their
+ * forced stop is a signal.
  *
  * @module
  */
 
-/**
- * Whether this Deno release's `Worker.terminate()` fails to stop a thread
- * busy in a loop (measured: 2.8.3 up to at least 2.9.6; denoland/deno#35657).
- */
-export function cannotForceBusyThreads(version: string): boolean {
+/** Whether on this Deno release a busy, terminated thread keeps the process from exiting. */
+export function busyThreadsBlockExit(version: string): boolean {
   const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map(Number);
   const v = major * 1e6 + minor * 1e3 + patch;
   return v >= 2_008_003 && v <= 2_009_006;
@@ -17,13 +23,22 @@ export function cannotForceBusyThreads(version: string): boolean {
 
 let warned = false;
 
-/** Warns once, when a thread must be forced on a release that cannot do it. */
-export function warnIfCannotForce(): void {
-  if (warned || !cannotForceBusyThreads(Deno.version.deno)) return;
-  warned = true;
-  console.warn(
-    `pyworkers: Deno ${Deno.version.deno} cannot force-stop a thread busy in ` +
-      "a loop (denoland/deno#35657); use Deno 2.8.2 or a fixed release, or " +
-      "a process worker for targets that may not cooperate",
-  );
+/**
+ * The note for a forced thread that was busy in synchronous code, and a
+ * warning the first time this happens in the process.
+ */
+export function busyThreadNote(): string {
+  const blocksExit = busyThreadsBlockExit(Deno.version.deno);
+  const note = "it was busy in synchronous code, which Deno cannot " +
+    "interrupt, so its thread keeps running until the process exits" +
+    (blocksExit ? ` (and Deno ${Deno.version.deno} will not exit)` : "");
+  if (!warned) {
+    warned = true;
+    console.warn(
+      `pyworkers: a thread worker was forced while ${note}. Use a process ` +
+        "worker for targets that may ignore termination" +
+        (blocksExit ? ", or Deno 2.8.2" : "") + ".",
+    );
+  }
+  return note;
 }

@@ -17,8 +17,11 @@ export interface Backend {
   send(message: ParentMessage): void;
   /** Asks the child to stop: sets its flag and aborts `ctx.signal`. */
   requestTerminate(): void;
-  /** Stops the child by force; resolves once it is gone. Never rejects. */
-  kill(): Promise<void>;
+  /**
+   * Stops the child by force; resolves once it is gone, with a note when
+   * that cannot be promised. Never rejects.
+   */
+  kill(): Promise<string | void>;
   /** Frees what is left once the child is gone (idempotent). */
   release(): void;
   /**
@@ -175,6 +178,8 @@ export class Core {
           : { ok: false, error: asError(decodeError(message.error!)) };
         if (!this.#backend?.waitsForExit) this.#finish(this.#reported);
         break;
+      case "terminating":
+        break; // for the backend: see thread.ts
       case "exit":
         this.onExit(
           new WorkerDiedError(
@@ -191,13 +196,20 @@ export class Core {
     if (!this.alive) return;
     this.#finish(
       this.#reported ??
-        { ok: false, error: this.#forcing ? this.#forcedError() : error },
+        {
+          ok: false,
+          error: this.#forcing && !(error instanceof WorkerTerminatedError)
+            ? this.#forcedError()
+            : error,
+        },
     );
   }
 
-  #forcedError(): WorkerTerminatedError {
+  #forcedError(note?: string | void): WorkerTerminatedError {
     return new WorkerTerminatedError(
-      `Worker ${this.describe()} was terminated by force`,
+      `Worker ${this.describe()} was terminated by force${
+        note ? `: ${note}` : ""
+      }`,
       { forced: true },
     );
   }
@@ -248,8 +260,8 @@ export class Core {
     if (timeout > 0 && await within(this.finished, timeout)) return true;
     if (!force) return !this.alive;
     this.#forcing = true;
-    await this.#backend?.kill();
-    this.onExit(this.#forcedError());
+    const note = await this.#backend?.kill();
+    this.onExit(this.#forcedError(note));
     return !this.alive;
   }
 

@@ -36,6 +36,7 @@ let runtime: ChildRuntime | undefined;
 
 scope.onmessage = (event: MessageEvent<ParentMessage>) => {
   const message = event.data;
+  if (message.t === "terminate") post({ t: "terminating" });
   if (runtime !== undefined) return runtime.receive(message);
   if (message.t !== "start") return;
   const tid = currentTid() ?? message.fallbackTid;

@@ -80,7 +80,9 @@ export type ChildMessage =
     readonly userState: unknown;
     readonly stateSent: boolean;
   }
-  | { readonly t: "exit"; readonly code: number };
+  | { readonly t: "exit"; readonly code: number }
+  /** A thread's event loop saw the terminate request (so it is not stuck in sync code). */
+  | { readonly t: "terminating" };
 
 /** The control byte a parent writes to a process child's stdin to ask it to stop. */
 export const TERMINATE_BYTE = 0x54; // "T"

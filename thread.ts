@@ -4,15 +4,18 @@
  * @module
  */
 import { registerKind, Worker } from "./_base.ts";
-import type { Backend, Core } from "./_core.ts";
+import { type Backend, type Core, within } from "./_core.ts";
 import { WorkerDiedError } from "./errors.ts";
-import { warnIfCannotForce } from "./_compat.ts";
+import { busyThreadNote } from "./_compat.ts";
 import { threadPermissions } from "./_permissions.ts";
 import { unclonableArgumentError } from "./_serialize.ts";
 import { type WorkerOptions, WorkerType } from "./_types.ts";
 import type { ChildMessage, StartMessage } from "./_wire.ts";
 
 const BOOTSTRAP = new URL("./_thread_bootstrap.ts", import.meta.url);
+
+/** How long a forced thread's event loop gets to show it is not stuck. */
+const BUSY_PROBE_MS = 20;
 
 function spawnThread(
   core: Core,
@@ -32,8 +35,17 @@ function spawnThread(
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(permissions === undefined ? {} : { deno: { permissions } }),
   });
-  worker.onmessage = (event: MessageEvent<ChildMessage>) =>
+  // Whether the thread's event loop saw our terminate request: if not when
+  // we must force it, it is stuck in synchronous code (see _compat.ts).
+  let terminating = false;
+  const acknowledged = Promise.withResolvers<void>();
+  worker.onmessage = (event: MessageEvent<ChildMessage>) => {
+    if (event.data.t === "terminating") {
+      terminating = true;
+      acknowledged.resolve();
+    }
     core.onMessage(event.data);
+  };
   worker.onerror = (event: ErrorEvent) => {
     event.preventDefault();
     core.onExit(
@@ -69,11 +81,13 @@ function spawnThread(
       Atomics.store(new Int32Array(flag), 0, 1);
       worker.postMessage({ t: "terminate" });
     },
-    kill() {
-      warnIfCannotForce();
+    async kill() {
+      // A free event loop answers within a millisecond; give it a little
+      // longer (a zero grace period may not have let it see the request).
+      if (!terminating) await within(acknowledged.promise, BUSY_PROBE_MS);
+      released = true;
       worker.terminate();
-      core.onExit(new WorkerDiedError("terminated"));
-      return Promise.resolve();
+      return terminating ? undefined : busyThreadNote();
     },
     release() {
       if (released) return;

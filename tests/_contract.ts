@@ -30,13 +30,17 @@ function cooperativeLoop(path: string, ctx: WorkerContext): Promise<never> {
   });
 }
 
-/** A malicious target: swallows every stop request and never yields. */
+/**
+ * A malicious target: ignores `ctx.signal` and never finishes. It waits
+ * rather than spins, because Deno cannot interrupt a thread busy in
+ * synchronous code (see _compat.ts); spinning targets are tested per kind.
+ */
 function ignoresEverything(path: string): Promise<never> {
-  return Deno.connect({ transport: "unix", path }).then((conn) => {
+  return Deno.connect({ transport: "unix", path }).then(async (conn) => {
     conn.close();
     for (;;) {
       try {
-        // spin
+        await new Promise(() => {});
       } catch {
         // swallow
       }

@@ -1,6 +1,10 @@
 /** Process-only behaviour: external kills, orphaned children, environment. */
 import assert from "node:assert/strict";
-import { ProcessWorker, WorkerDiedError } from "../mod.ts";
+import {
+  ProcessWorker,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "../mod.ts";
 import { startedSignal } from "./_started.ts";
 
 function spin(path: string): Promise<never> {
@@ -110,4 +114,17 @@ Deno.test("ProcessWorker children exit on their own when their parent is SIGKILL
     if (alive) await new Promise((resolve) => setTimeout(resolve, 50));
   }
   assert.equal(alive, false, `process worker ${childPid} outlived its parent`);
+});
+
+Deno.test("ProcessWorker forced stop kills a target spinning in synchronous code", async () => {
+  await using signal = startedSignal();
+  await using worker = new ProcessWorker({ target: spin, args: [signal.path] });
+  await Promise.all([worker.ready, signal.started]);
+  const pid = worker.pid;
+  assert.equal(await worker.terminate({ timeout: 50, force: false }), false);
+  assert.equal(await worker.terminate({ timeout: 50 }), true);
+  assert.ok(worker.error instanceof WorkerTerminatedError);
+  assert.equal(worker.error.forced, true);
+  // wait() resolved only after the process was reaped: it is gone.
+  assert.throws(() => Deno.kill(pid, "SIGCONT"), Deno.errors.NotFound);
 });

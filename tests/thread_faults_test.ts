@@ -1,36 +1,87 @@
-/** Thread-only behaviour: forced stops of busy threads, env, the worker-options flag. */
+/**
+ * Thread-only behaviour: what a forced stop really does to the OS thread,
+ * env, and the worker-options flag.
+ */
 import assert from "node:assert/strict";
 import { ThreadWorker, WorkerTerminatedError } from "../mod.ts";
-import { cannotForceBusyThreads } from "../_compat.ts";
+import { busyThreadsBlockExit } from "../_compat.ts";
 
-Deno.test("ThreadWorker forces a thread busy in a loop that never yields (Deno <= 2.8.2)", async () => {
-  // Deno 2.8.3 to 2.9.6 cannot do this (denoland/deno#35657): the thread
-  // spins on. This test is the proof that the running Deno can.
-  const flag = new SharedArrayBuffer(4);
+const MOD = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
+
+/** Whether an OS thread of this process exists and is not a zombie. */
+function threadExists(tid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
+    return !/\) [ZX] /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("ThreadWorker forced stop ends the OS thread of a target that ignores the request", async () => {
   await using worker = new ThreadWorker({
-    target: (shared: SharedArrayBuffer) => {
-      Atomics.store(new Int32Array(shared), 0, 1);
-      Atomics.notify(new Int32Array(shared), 0);
-      for (;;) {
-        // never yields, never checks
-      }
+    target: async (ctx: { signal: AbortSignal }) => {
+      ctx.signal.addEventListener("abort", () => {}); // heard, ignored
+      await new Promise(() => {});
     },
-    args: [flag],
   });
-  // The SharedArrayBuffer is shared with the thread: wait for its signal.
-  await Atomics.waitAsync(new Int32Array(flag), 0, 0, 10_000).value;
-  assert.equal(Atomics.load(new Int32Array(flag), 0), 1);
-  assert.equal(await worker.terminate({ timeout: 0 }), true);
+  await worker.ready;
+  assert.ok(worker.tid > 0, "the OS thread id is readable under -A");
+  assert.equal(threadExists(worker.tid), true);
+  assert.equal(await worker.terminate({ timeout: 50 }), true);
   assert.ok(worker.error instanceof WorkerTerminatedError);
   assert.equal(worker.error.forced, true);
+  assert.doesNotMatch(worker.error.message, /synchronous/);
+  // Watchdog bound, not a synchronisation: the thread winds down shortly.
+  const deadline = Date.now() + 5000;
+  while (threadExists(worker.tid) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(threadExists(worker.tid), false, "the thread is gone");
 });
 
-Deno.test("cannotForceBusyThreads() names the affected Deno releases", () => {
-  assert.equal(cannotForceBusyThreads("2.8.2"), false);
-  assert.equal(cannotForceBusyThreads("2.8.3"), true);
-  assert.equal(cannotForceBusyThreads("2.9.6"), true);
-  assert.equal(cannotForceBusyThreads("2.9.7"), false);
-  assert.equal(cannotForceBusyThreads("1.46.3"), false);
+Deno.test("ThreadWorker forced while busy in sync code says so, and the process can still exit", async () => {
+  // In a child process, so the thread Deno cannot stop dies with it.
+  const script = `
+    import { ThreadWorker } from ${MOD};
+    const flag = new SharedArrayBuffer(4);
+    const worker = new ThreadWorker({
+      target: (shared) => {
+        Atomics.store(new Int32Array(shared), 0, 1);
+        for (;;) {}
+      },
+      args: [flag],
+    });
+    await Atomics.waitAsync(new Int32Array(flag), 0, 0, 10000).value;
+    console.log(await worker.terminate({ timeout: 0 }), worker.error.forced);
+    console.log(worker.error.message);`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Watchdog: a Deno whose busy threads block exit would hang here.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const { code, stdout, stderr } = await child.output();
+  clearTimeout(timer);
+  const out = new TextDecoder().decode(stdout);
+  const err = new TextDecoder().decode(stderr);
+  if (busyThreadsBlockExit(Deno.version.deno)) {
+    assert.notEqual(code, 0, "this Deno cannot exit; the test documents it");
+    return;
+  }
+  assert.equal(code, 0, err);
+  assert.match(out, /^true true\n/);
+  assert.match(out, /busy in synchronous code/);
+  assert.match(err, /pyworkers: a thread worker was forced while/);
+});
+
+Deno.test("busyThreadsBlockExit() names the Deno releases that cannot exit", () => {
+  assert.equal(busyThreadsBlockExit("2.8.2"), false);
+  assert.equal(busyThreadsBlockExit("2.8.3"), true);
+  assert.equal(busyThreadsBlockExit("2.9.6"), true);
+  assert.equal(busyThreadsBlockExit("2.9.7"), false);
+  assert.equal(busyThreadsBlockExit("1.46.3"), false);
 });
 
 Deno.test("ThreadWorker refuses env, which threads share with their process", () => {
@@ -42,9 +93,7 @@ Deno.test("ThreadWorker refuses env, which threads share with their process", ()
 
 Deno.test("ThreadWorker explains a missing worker-options flag instead of exiting", async () => {
   const script = `
-    import { ThreadWorker } from ${
-    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
-  };
+    import { ThreadWorker } from ${MOD};
     try {
       new ThreadWorker({ target: () => 1, permissions: "none" });
       console.log("constructed");
