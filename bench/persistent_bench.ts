@@ -9,10 +9,30 @@
  *
  * @module
  */
-import { PersistentProcessWorker, PersistentThreadWorker } from "../mod.ts";
+import {
+  PersistentProcessWorker,
+  PersistentThreadWorker,
+  type PersistentWorker,
+} from "../mod.ts";
 import { fixture, fixturePath, RUN_FLAGS } from "./_util.ts";
 
 const N = 10_000;
+
+/** Streams N items through an already-started worker; only that is timed. */
+async function stream(
+  b: Deno.BenchContext,
+  worker: PersistentWorker<[number], number>,
+): Promise<void> {
+  await worker.ready;
+  b.start();
+  for (let i = 0; i < N; i++) worker.enqueue(i);
+  worker.close();
+  let received = 0;
+  for await (const _ of worker.results()) received++;
+  b.end();
+  await worker.wait();
+  if (received !== N) throw new Error(`got ${received} of ${N}`);
+}
 
 Deno.bench({
   name: `bare Worker: ${N} postMessage round trips, streamed`,
@@ -38,17 +58,9 @@ Deno.bench({
 Deno.bench({
   name: `PersistentThreadWorker: ${N} items of (x) => x`,
   group: "persistent thread, per item",
+  // deno bench awaits only functions declared async.
   async fn(b) {
-    const worker = new PersistentThreadWorker({ target: (x: number) => x });
-    await worker.ready;
-    b.start();
-    for (let i = 0; i < N; i++) worker.enqueue(i);
-    worker.close();
-    let received = 0;
-    for await (const _ of worker.results()) received++;
-    b.end();
-    await worker.wait();
-    if (received !== N) throw new Error(`got ${received} of ${N}`);
+    await stream(b, new PersistentThreadWorker({ target: (x: number) => x }));
   },
 });
 
@@ -91,16 +103,8 @@ Deno.bench({
 Deno.bench({
   name: `PersistentProcessWorker: ${N} items of (x) => x`,
   group: "persistent process, per item",
+  // deno bench awaits only functions declared async.
   async fn(b) {
-    const worker = new PersistentProcessWorker({ target: (x: number) => x });
-    await worker.ready;
-    b.start();
-    for (let i = 0; i < N; i++) worker.enqueue(i);
-    worker.close();
-    let received = 0;
-    for await (const _ of worker.results()) received++;
-    b.end();
-    await worker.wait();
-    if (received !== N) throw new Error(`got ${received} of ${N}`);
+    await stream(b, new PersistentProcessWorker({ target: (x: number) => x }));
   },
 });
