@@ -74,7 +74,6 @@ export function startWorker(
     host: worker.parentHost,
     parentId: worker.parentId,
     fallbackTid: syntheticThreadId(),
-    window: WINDOW,
   };
   core.attach(kind.spawn(core, start, options));
   return core;
@@ -104,9 +103,6 @@ export function kindOf(cls: unknown): Kind {
 
 /** The tid of the thread that creates workers (read once per thread). */
 const parentTid = currentTid() ?? syntheticThreadId();
-
-/** Items a persistent child holds at most before results flow back. */
-const WINDOW = 1024;
 
 /**
  * A worker runs a target in a thread, a process or on a remote host, behind

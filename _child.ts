@@ -7,7 +7,7 @@
  * @module
  */
 import { WorkerTerminatedError } from "./errors.ts";
-import { encodeError } from "./_serialize.ts";
+import { cloneError, encodeError } from "./_serialize.ts";
 import { loadTarget } from "./_target.ts";
 import type { WorkerContext, WorkerId, WorkerInfo } from "./_types.ts";
 import type {
@@ -230,13 +230,4 @@ function done(
       userState,
       stateSent,
     };
-}
-
-function cloneError(value: unknown): unknown {
-  try {
-    structuredClone(value);
-    return undefined;
-  } catch (error) {
-    return error;
-  }
 }

@@ -53,13 +53,31 @@ export interface EncodedValue {
 /** A thrown value in a form that survives structured cloning. */
 export type Encoded = EncodedError | EncodedValue;
 
-function cloneable(value: unknown): boolean {
+/**
+ * Why `value` cannot be structured-cloned, or undefined if it can.
+ * Primitives are answered without cloning (only symbols fail); objects are
+ * cloned once to find out.
+ */
+export function cloneError(value: unknown): unknown {
+  const type = typeof value;
+  if (type === "symbol") {
+    return new DOMException(
+      `${String(value)} could not be cloned`,
+      "DataCloneError",
+    );
+  }
+  if (type !== "object" && type !== "function") return undefined;
+  if (value === null) return undefined;
   try {
     structuredClone(value);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return error;
   }
+}
+
+function cloneable(value: unknown): boolean {
+  return cloneError(value) === undefined;
 }
 
 /** Flattens anything a target threw into cloneable data. */
@@ -135,9 +153,8 @@ export function unclonableArgumentError(
   original: unknown,
 ): TypeError {
   for (let i = 0; i < args.length; i++) {
-    try {
-      structuredClone(args[i]);
-    } catch (error) {
+    const error = cloneError(args[i]);
+    if (error !== undefined) {
       return new TypeError(
         `Cannot send argument ${i} to ${what} as it cannot be cloned: ${
           (error as Error).message

@@ -44,8 +44,6 @@ export interface StartMessage {
   readonly parentId: readonly [string, number, number];
   /** The thread id to report when the OS id cannot be read. */
   readonly fallbackTid: number;
-  /** Items a persistent child may hold before it must report (backpressure). */
-  readonly window: number;
 }
 
 /** One input of a persistent worker. */

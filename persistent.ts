@@ -20,7 +20,12 @@ import {
 } from "./_base.ts";
 import type { Core } from "./_core.ts";
 import { WorkerClosedError } from "./errors.ts";
-import { asError, decodeError, unclonableArgumentError } from "./_serialize.ts";
+import {
+  asError,
+  cloneError,
+  decodeError,
+  unclonableArgumentError,
+} from "./_serialize.ts";
 import { ProcessWorker } from "./process.ts";
 import { ThreadWorker } from "./thread.ts";
 import { type TargetArgs, type WorkerOptions, WorkerType } from "./_types.ts";
@@ -163,10 +168,12 @@ export abstract class PersistentWorker<
         }`,
       );
     }
-    try {
-      structuredClone(args);
-    } catch (error) {
-      throw unclonableArgumentError(args, `worker ${core.describe()}`, error);
+    // Checked here so the caller gets the error, not the whole batch later.
+    for (const arg of args) {
+      const error = cloneError(arg);
+      if (error !== undefined) {
+        throw unclonableArgumentError(args, `worker ${core.describe()}`, error);
+      }
     }
     const seq = this.#seq++;
     this.#outbox.push({ seq, args, call });

@@ -116,7 +116,7 @@ function spawnProcess(
   }
   const control = child.stdin.getWriter();
   let writer: FrameWriter | undefined;
-  const early: ParentMessage[] = [];
+  const early: Uint8Array[] = [];
 
   const closeListener = () => {
     try {
@@ -156,9 +156,7 @@ function spawnProcess(
       if (conn !== undefined && first !== undefined && "readable" in first) {
         writer = new FrameWriter(conn);
         writer.send(startFrame);
-        for (const message of early.splice(0)) {
-          writer.send(serializeMessage(message));
-        }
+        for (const bytes of early.splice(0)) writer.send(bytes);
         const reader = new FrameReader(conn);
         for (;;) {
           const frame = await reader.next();
@@ -196,7 +194,7 @@ function spawnProcess(
     waitsForExit: true,
     send(message) {
       const bytes = serializeMessage(message);
-      if (writer === undefined) early.push(message);
+      if (writer === undefined) early.push(bytes);
       else writer.send(bytes);
     },
     requestTerminate() {
