@@ -43,6 +43,19 @@ export function persistentSuite(
     );
   });
 
+  test("with run: false never runs and yields no results", async () => {
+    const worker = make({ target: (x: number) => x, run: false });
+    await worker.ready;
+    assert.equal(worker.isAlive(), false);
+    assert.equal(await worker.wait(0), true);
+    assert.equal(await worker.terminate({ timeout: 0, force: false }), true);
+    worker.close();
+    assert.equal(worker.hasError, false);
+    assert.equal(worker.result, undefined);
+    assert.deepEqual(await Array.fromAsync(worker.results()), []);
+    assert.throws(() => worker.enqueue(1), WorkerClosedError);
+  });
+
   test("replaces the leading default args with each item's", async () => {
     await using worker = make({
       target: (a: number, b: number) => a * 10 + b,
