@@ -37,7 +37,6 @@ import {
   type ChildMessage,
   FrameReader,
   FrameWriter,
-  type ParentMessage,
   type StartMessage,
   TERMINATE_BYTE,
 } from "./_wire.ts";
