@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 
 const ROOT = new URL("../", import.meta.url);
 
-Deno.test("the package works when imported over HTTP, for threads and processes", async () => {
+Deno.test("the package works when imported over HTTP, for threads and processes, restricted or not", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
@@ -33,18 +33,35 @@ Deno.test("the package works when imported over HTTP, for threads and processes"
       `import { ProcessWorker, ThreadWorker } from "${base}/mod.ts";
        const tw = new ThreadWorker({ target: (x: number) => x + 1, args: [1] });
        const pw = new ProcessWorker({ target: (x: number) => x + 2, args: [1] });
-       await Promise.all([tw.wait(), pw.wait()]);
-       console.log(tw.error ?? tw.result, pw.error ?? pw.result);`,
+       // Restricted workers load the same remote bootstraps.
+       const read = () => Deno.readTextFile("/etc/hostname");
+       const rt = new ThreadWorker({ target: read, permissions: "none" });
+       const rp = new ProcessWorker({ target: read, permissions: "none" });
+       await Promise.all([tw, pw, rt, rp].map((w) => w.wait()));
+       console.log(tw.error ?? tw.result, pw.error ?? pw.result);
+       console.log(rt.error?.name, rp.error?.name);`,
     );
     const { stdout, stderr, code } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-config", "--no-lock", "--reload", script],
+      args: [
+        "run",
+        "-A",
+        "--unstable-worker-options",
+        "--no-config",
+        "--no-lock",
+        "--reload",
+        script,
+      ],
       cwd: dir,
       stdout: "piped",
       stderr: "piped",
     }).output();
     const err = new TextDecoder().decode(stderr);
     assert.equal(code, 0, err);
-    assert.equal(new TextDecoder().decode(stdout).trim(), "2 3", err);
+    assert.equal(
+      new TextDecoder().decode(stdout),
+      "2 3\nNotCapable NotCapable\n",
+      err,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
