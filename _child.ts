@@ -43,11 +43,16 @@ export class ChildRuntime {
   #count = 0;
   readonly context: WorkerContext;
 
+  /**
+   * @param onFirstCheck Called on the target's first `ctx.throwIfTerminated()`
+   * (a process child starts its control thread then: see _process_bootstrap.ts).
+   */
   constructor(
     start: StartMessage,
     flag: Int32Array,
     transport: ChildTransport,
     ids: { pid: number; tid: number },
+    onFirstCheck?: () => void,
   ) {
     this.#start = start;
     this.#flag = flag;
@@ -61,9 +66,16 @@ export class ChildRuntime {
       name: start.name,
       userid: start.userid,
     };
+    let checked = onFirstCheck === undefined;
     this.context = {
       signal: this.#controller.signal,
-      throwIfTerminated: (): void => this.#throwIfTerminated(),
+      throwIfTerminated: (): void => {
+        if (!checked) {
+          checked = true;
+          onFirstCheck!();
+        }
+        this.#throwIfTerminated();
+      },
       userState: start.initState,
       worker,
     };

@@ -121,7 +121,7 @@ export function withSetupGrants(
     if (list.some((entry) => covers(name, entry, value))) continue;
     out[name] = [...list, value];
     revoke.push(
-      (name === "read" || name === "write"
+      (name === "read" || name === "write" || name === "ffi"
         ? { name, path: value }
         : name === "net" || name === "import"
         ? { name, host: value }
@@ -132,7 +132,7 @@ export function withSetupGrants(
 }
 
 function covers(name: PermissionName, entry: string, value: string): boolean {
-  if (name === "read" || name === "write") {
+  if (name === "read" || name === "write" || name === "ffi") {
     return value === entry || value.startsWith(entry.replace(/\/?$/, "/"));
   }
   return entry === value;

@@ -1,25 +1,25 @@
 /**
  * Entry point of a process worker's child (`deno run _process_bootstrap.ts
- * <socket> <revoke>`).
+ * <socket> <revoke> <guard> <parent pid>`).
  *
  * Two channels, so that nothing the target prints can corrupt the protocol
- * and a busy target cannot block a stop request:
+ * and a busy target cannot miss a stop request:
  *
  * - data: a private Unix socket the parent listens on. Frames of
- *   V8-serialized {@linkcode ParentMessage}/{@linkcode ChildMessage}.
- * - control: this process's stdin, read by a small control thread (a Web
- *   Worker) that the target cannot block. A "T" byte asks for termination:
- *   the thread sets a shared flag (seen by `throwIfTerminated()` even in a
- *   loop that never yields) and tells the main thread (which aborts
- *   `ctx.signal`). End of stdin means the parent is gone: the child asks the
- *   target to stop and, after a grace period, kills itself, so no worker
- *   outlives its parent however the parent died.
+ *   V8-serialized {@linkcode ParentMessage}/{@linkcode ChildMessage}, stop
+ *   requests included (they abort `ctx.signal`).
+ * - control: this process's stdin, where the parent also writes a "T" byte
+ *   per stop request. A control thread (a Web Worker) reads it and sets a
+ *   shared flag, so `ctx.throwIfTerminated()` sees the request even in a
+ *   loop that never yields. The thread is started on the target's first
+ *   `throwIfTerminated()` call (a `new Worker` blocks ~20 ms, so targets
+ *   that never ask do not pay for it); bytes written before wait in the pipe.
  *
- * The child starts with a few grants the target was not given (to reach the
- * socket, and `run` so the control thread can kill the process); the main
- * thread revokes them before the target is loaded.
+ * The child never outlives its parent: see _orphan_guard.ts. The child
+ * starts with a few grants the target was not given (to reach the socket,
+ * and what its guard needs); it revokes them before the target is loaded.
  *
- * @module
+ @module
  */
 import { ChildRuntime } from "./_child.ts";
 import {
@@ -31,6 +31,7 @@ import {
   TERMINATE_BYTE,
 } from "./_wire.ts";
 import { deserializeMessage, serializeMessage } from "./_serialize.ts";
+import { armParentDeathSignal, type OrphanGuard } from "./_orphan_guard.ts";
 
 /** How long an orphaned child lets its target unwind before it kills itself. */
 const ORPHAN_GRACE_MS = 1000;
@@ -63,46 +64,63 @@ function controlMain(): void {
   };
 }
 
-const [socketPath, revokeJson] = Deno.args;
+const [socketPath, revokeJson, guardJson, parentPid] = Deno.args;
 const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
+const guard: OrphanGuard = JSON.parse(guardJson ?? '{"kind":"thread"}');
+if (
+  guard.kind === "pdeathsig" &&
+  !armParentDeathSignal(guard.libc, Number(parentPid))
+) Deno.exit(1); // the parent is already gone
+
 const flag = new SharedArrayBuffer(4);
 /** Set once `start` has arrived; control messages before that only set the flag. */
 const child: { runtime?: ChildRuntime; finished: boolean } = {
   finished: false,
 };
 
-const canKill = Deno.permissions.querySync({ name: "run" }).state === "granted";
-const control = new Worker(
-  URL.createObjectURL(
-    new Blob([`(${controlMain.toString()})()`], { type: "text/javascript" }),
-  ),
-  {
-    type: "module",
-    name: "pyworkers control",
-    deno: {
-      permissions: {
-        run: canKill,
-        read: false,
-        write: false,
-        net: false,
-        env: false,
-        ffi: false,
-        sys: false,
-        import: false,
+let control: Worker | undefined;
+function startControl(canKill: boolean): void {
+  if (control !== undefined) return;
+  control = new Worker(
+    URL.createObjectURL(
+      new Blob([`(${controlMain.toString()})()`], { type: "text/javascript" }),
+    ),
+    {
+      type: "module",
+      name: "pyworkers control",
+      deno: {
+        permissions: {
+          run: canKill,
+          read: false,
+          write: false,
+          net: false,
+          env: false,
+          ffi: false,
+          sys: false,
+          import: false,
+        },
       },
     },
-  },
-);
-control.postMessage({
-  flag,
-  terminateByte: TERMINATE_BYTE,
-  canKill,
-  graceMs: ORPHAN_GRACE_MS,
-});
-control.onmessage = (event: MessageEvent<string>) => {
-  if (event.data === "terminate") child.runtime?.requestTerminate();
-  else orphaned();
-};
+  );
+  control.postMessage({
+    flag,
+    terminateByte: TERMINATE_BYTE,
+    canKill,
+    graceMs: ORPHAN_GRACE_MS,
+  });
+  control.onmessage = (event: MessageEvent<string>) => {
+    if (event.data === "terminate") child.runtime?.requestTerminate();
+    else orphaned();
+  };
+}
+
+// Without the kernel's help, the control thread guards against orphaning
+// from the start, and must be able to kill this process.
+if (guard.kind === "thread") {
+  startControl(
+    Deno.permissions.querySync({ name: "run" }).state === "granted",
+  );
+}
 
 function orphaned(): void {
   if (child.finished) return;
@@ -121,10 +139,13 @@ const send = (message: ChildMessage) => writer.send(serializeMessage(message));
 const first = await reader.next();
 if (first === null) Deno.exit(1); // the parent went away before starting us
 const start = deserializeMessage<StartMessage>(first);
-const runtime = new ChildRuntime(start, new Int32Array(flag), { send }, {
-  pid: Deno.pid,
-  tid: Deno.pid,
-});
+const runtime = new ChildRuntime(
+  start,
+  new Int32Array(flag),
+  { send },
+  { pid: Deno.pid, tid: Deno.pid },
+  () => startControl(false),
+);
 child.runtime = runtime;
 send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
 

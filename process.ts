@@ -9,9 +9,11 @@
  *                      ◀── connect ───────  main thread (runs the target)
  *  start, items, close ─── socket ───────▶
  *                      ◀── socket ───────  ready, results, done
- *  "T" (terminate) ──────── stdin ───────▶  control thread: flag + signal
- *  (parent dies: stdin ends) ────────────▶  control thread: stop, then kill self
+ *  terminate ───────────── socket ───────▶  main thread: abort ctx.signal
+ *  "T" ─────────────────── stdin ────────▶  control thread: set the flag
+ *                                           (started by throwIfTerminated())
  *  SIGTERM, then SIGKILL (forced)
+ *  (parent dies) ─── kernel: SIGKILL ────▶  (see _orphan_guard.ts)
  * ```
  *
  * @module
@@ -19,6 +21,7 @@
 import { registerKind, Worker } from "./_base.ts";
 import type { Backend, Core } from "./_core.ts";
 import { killEscalating } from "./_kill.ts";
+import { orphanGuard } from "./_orphan_guard.ts";
 import { WorkerDiedError } from "./errors.ts";
 import {
   findConfig,
@@ -53,14 +56,17 @@ function childCommand(
 ): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
   const requested = normalizeGrant(options.permissions ?? "inherit");
   const base = requested === "inherit" ? inheritedGrant() : requested;
+  const guard = orphanGuard();
   const setup: Parameters<typeof withSetupGrants>[1] = [
     { name: "read", value: socketPath },
     { name: "write", value: socketPath },
   ];
-  // The control thread needs `run` to kill an orphaned child. A partial
-  // run grant cannot be kept beside it, so then the child relies on the
-  // target unwinding instead.
-  if (!Array.isArray(base.run)) setup.push({ name: "run" });
+  if (guard.kind === "pdeathsig") {
+    setup.push({ name: "ffi", value: guard.libc });
+  } // The control thread of the "thread" guard needs `run` to kill an
+  // orphaned child. A partial run grant cannot be kept beside it, so then
+  // the child relies on the target unwinding instead.
+  else if (!Array.isArray(base.run)) setup.push({ name: "run" });
   if (BOOTSTRAP.protocol !== "file:") {
     setup.push({ name: "import", value: BOOTSTRAP.host });
   }
@@ -76,6 +82,8 @@ function childCommand(
     BOOTSTRAP.href,
     socketPath,
     JSON.stringify(revoke),
+    JSON.stringify(guard),
+    String(Deno.pid),
   ];
   return { args, revoke };
 }
@@ -197,6 +205,9 @@ function spawnProcess(
       else writer.send(bytes);
     },
     requestTerminate() {
+      // For the main thread (aborts ctx.signal) and, through stdin, for the
+      // control thread (sets the flag while the main thread is busy).
+      this.send({ t: "terminate" });
       control.write(Uint8Array.of(TERMINATE_BYTE)).catch(() => {});
     },
     async kill() {

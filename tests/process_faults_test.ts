@@ -72,49 +72,57 @@ Deno.test("ProcessWorker target output does not corrupt the protocol", async () 
   assert.match(new TextDecoder().decode(stderr), /more noise/);
 });
 
-Deno.test("ProcessWorker children exit on their own when their parent is SIGKILLed", async () => {
-  // A parent script starts a worker that never yields, prints its pid, and
-  // waits to be killed.
-  const parent = new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      `import { ProcessWorker } from ${
-        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
-      };
+for (const guard of ["default", "thread"]) {
+  Deno.test(`ProcessWorker children exit on their own when their parent is SIGKILLed (${guard} orphan guard)`, async () => {
+    // A parent script starts a worker that never yields, prints its pid, and
+    // waits to be killed.
+    const parent = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { ProcessWorker } from ${
+          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+        };
        const w = new ProcessWorker({ target: () => { for (;;) {} } });
        await w.ready;
        console.log(w.pid);
        await new Promise(() => {});`,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = parent.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let line = "";
-  while (!line.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    line += value;
-  }
-  const childPid = Number(line.trim());
-  assert.ok(childPid > 0, `child pid from parent: ${line}`);
-  parent.kill("SIGKILL");
-  await parent.status;
-  await reader.cancel();
-  // Watchdog bound, not a synchronisation: poll the child's /proc entry.
-  const deadline = Date.now() + 5000;
-  let alive = true;
-  while (alive && Date.now() < deadline) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${childPid}/stat`);
-      alive = !/^\d+ \(.*\) [ZX]/.test(stat);
-    } catch {
-      alive = false;
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+      env: guard === "thread" ? { PYWORKERS_ORPHAN_GUARD: "thread" } : {},
+    }).spawn();
+    const reader = parent.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      line += value;
     }
-    if (alive) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.equal(alive, false, `process worker ${childPid} outlived its parent`);
-});
+    const childPid = Number(line.trim());
+    assert.ok(childPid > 0, `child pid from parent: ${line}`);
+    parent.kill("SIGKILL");
+    await parent.status;
+    await reader.cancel();
+    // Watchdog bound, not a synchronisation: poll the child's /proc entry.
+    const deadline = Date.now() + 5000;
+    let alive = true;
+    while (alive && Date.now() < deadline) {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${childPid}/stat`);
+        alive = !/^\d+ \(.*\) [ZX]/.test(stat);
+      } catch {
+        alive = false;
+      }
+      if (alive) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(
+      alive,
+      false,
+      `process worker ${childPid} outlived its parent`,
+    );
+  });
+}
 
 Deno.test("ProcessWorker forced stop kills a target spinning in synchronous code", async () => {
   await using signal = startedSignal();
