@@ -8,12 +8,12 @@
  * - data: a private Unix socket the parent listens on. Frames of
  *   V8-serialized {@linkcode ParentMessage}/{@linkcode ChildMessage}, stop
  *   requests included (they abort `ctx.signal`).
- * - control: this process's stdin, where the parent also writes a "T" byte
- *   per stop request. A control thread (a Web Worker) reads it and sets a
- *   shared flag, so `ctx.throwIfTerminated()` sees the request even in a
- *   loop that never yields. The thread is started on the target's first
- *   `throwIfTerminated()` call (a `new Worker` blocks ~20 ms, so targets
- *   that never ask do not pay for it); bytes written before wait in the pipe.
+ * - control: a one-byte file the parent writes when a stop is requested.
+ *   The child opened it before revoking its setup grants (and the parent
+ *   then unlinked it), and `ctx.throwIfTerminated()` reads it at most once
+ *   per millisecond, so a stop request is seen even in a loop that never
+ *   yields, without a thread: a control thread would cost the child ~20 ms
+ *   of start-up (`new Worker` blocks that long) and ~15 MB.
  *
  * The child never outlives its parent: see _orphan_guard.ts. The child
  * starts with a few grants the target was not given (to reach the socket,
@@ -28,7 +28,6 @@ import {
   FrameWriter,
   type ParentMessage,
   type StartMessage,
-  TERMINATE_BYTE,
 } from "./_wire.ts";
 import { deserializeMessage, serializeMessage } from "./_serialize.ts";
 import { armParentDeathSignal, type OrphanGuard } from "./_orphan_guard.ts";
@@ -36,35 +35,33 @@ import { armParentDeathSignal, type OrphanGuard } from "./_orphan_guard.ts";
 /** How long an orphaned child lets its target unwind before it kills itself. */
 const ORPHAN_GRACE_MS = 1000;
 
-/** Runs in the control thread. Shipped as source, so it must be self-contained. */
+/**
+ * Runs in the control thread of the "thread" orphan guard: waits for the end
+ * of stdin (the parent is gone), then asks the target to stop and kills the
+ * process after a grace period. Shipped as source, so it must be
+ * self-contained.
+ */
 function controlMain(): void {
   const scope = globalThis as unknown as {
     onmessage: (event: MessageEvent) => void;
     postMessage(message: string): void;
   };
   scope.onmessage = async (event: MessageEvent) => {
-    const { flag, terminateByte, canKill, graceMs } = event.data;
-    const shared = new Int32Array(flag);
+    const { canKill, graceMs } = event.data;
     const buffer = new Uint8Array(256);
     try {
-      for (;;) {
-        const n = await Deno.stdin.read(buffer);
-        if (n === null) break;
-        if (buffer.subarray(0, n).includes(terminateByte)) {
-          Atomics.store(shared, 0, 1);
-          scope.postMessage("terminate");
-        }
+      while (await Deno.stdin.read(buffer) !== null) {
+        // The parent never writes: only the end of stdin means something.
       }
     } catch {
-      // A broken stdin means the same as its end: the parent is gone.
+      // A broken stdin means the same as its end.
     }
-    Atomics.store(shared, 0, 1);
     scope.postMessage("orphaned");
     if (canKill) setTimeout(() => Deno.kill(Deno.pid, "SIGKILL"), graceMs);
   };
 }
 
-const [socketPath, revokeJson, guardJson, parentPid] = Deno.args;
+const [socketPath, controlPath, revokeJson, guardJson, parentPid] = Deno.args;
 const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
 const guard: OrphanGuard = JSON.parse(guardJson ?? '{"kind":"thread"}');
 if (
@@ -73,15 +70,14 @@ if (
 ) Deno.exit(1); // the parent is already gone
 
 const flag = new SharedArrayBuffer(4);
-/** Set once `start` has arrived; control messages before that only set the flag. */
+/** The runtime, once `start` has arrived. */
 const child: { runtime?: ChildRuntime; finished: boolean } = {
   finished: false,
 };
 
-let control: Worker | undefined;
+/** The "thread" orphan guard: a control thread that kills an orphaned child. */
 function startControl(canKill: boolean): void {
-  if (control !== undefined) return;
-  control = new Worker(
+  const control = new Worker(
     URL.createObjectURL(
       new Blob([`(${controlMain.toString()})()`], { type: "text/javascript" }),
     ),
@@ -102,16 +98,8 @@ function startControl(canKill: boolean): void {
       },
     },
   );
-  control.postMessage({
-    flag,
-    terminateByte: TERMINATE_BYTE,
-    canKill,
-    graceMs: ORPHAN_GRACE_MS,
-  });
-  control.onmessage = (event: MessageEvent<string>) => {
-    if (event.data === "terminate") child.runtime?.requestTerminate();
-    else orphaned();
-  };
+  control.postMessage({ canKill, graceMs: ORPHAN_GRACE_MS });
+  control.onmessage = orphaned;
 }
 
 // Without the kernel's help, the control thread guards against orphaning
@@ -129,6 +117,13 @@ function orphaned(): void {
   setTimeout(() => Deno.exit(1), ORPHAN_GRACE_MS);
 }
 
+const controlFile = Deno.openSync(controlPath!, { read: true });
+const controlByte = new Uint8Array(1);
+/** Whether the parent wrote its stop byte into the control file. */
+function stopRequested(): boolean {
+  controlFile.seekSync(0, Deno.SeekMode.Start);
+  return (controlFile.readSync(controlByte) ?? 0) > 0 && controlByte[0] !== 0;
+}
 const conn = await Deno.connect({ transport: "unix", path: socketPath! });
 for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
@@ -144,7 +139,7 @@ const runtime = new ChildRuntime(
   new Int32Array(flag),
   { send },
   { pid: Deno.pid, tid: Deno.pid },
-  () => startControl(false),
+  stopRequested,
 );
 child.runtime = runtime;
 send({ t: "ready", pid: Deno.pid, tid: Deno.pid });

@@ -15,10 +15,10 @@
  *
  * Threads carry these objects with `postMessage`. Processes carry them as
  * length-prefixed V8-serialized frames over a private Unix socket, so nothing
- * the target prints can corrupt them. The terminate request travels on a
- * control path that a busy target cannot block: a shared flag read by
- * `ctx.throwIfTerminated()`, set by the parent (thread) or by a control
- * thread inside the child process that reads the child's stdin (process).
+ * the target prints can corrupt them. The terminate request also travels on
+ * a path that a busy target cannot block, read by `ctx.throwIfTerminated()`:
+ * a shared flag the parent sets (thread), or a control file the parent
+ * writes and the child polls (process).
  *
  * @module
  */
@@ -81,9 +81,6 @@ export type ChildMessage =
   | { readonly t: "exit"; readonly code: number }
   /** A thread's event loop saw the terminate request (so it is not stuck in sync code). */
   | { readonly t: "terminating" };
-
-/** The control byte a parent writes to a process child's stdin to ask it to stop. */
-export const TERMINATE_BYTE = 0x54; // "T"
 
 /** Frames `payload` with a 4-byte big-endian length. */
 export function frame(payload: Uint8Array): Uint8Array {

@@ -10,8 +10,7 @@
  *  start, items, close ─── socket ───────▶
  *                      ◀── socket ───────  ready, results, done
  *  terminate ───────────── socket ───────▶  main thread: abort ctx.signal
- *  "T" ─────────────────── stdin ────────▶  control thread: set the flag
- *                                           (started by throwIfTerminated())
+ *  1 ──────────────── control file ──────▶  polled by throwIfTerminated()
  *  SIGTERM, then SIGKILL (forced)
  *  (parent dies) ─── kernel: SIGKILL ────▶  (see _orphan_guard.ts)
  * ```
@@ -41,7 +40,6 @@ import {
   FrameReader,
   FrameWriter,
   type StartMessage,
-  TERMINATE_BYTE,
 } from "./_wire.ts";
 
 const BOOTSTRAP = new URL("./_process_bootstrap.ts", import.meta.url);
@@ -53,6 +51,7 @@ const KILL_GRACE_MS = 500;
 function childCommand(
   options: WorkerOptions,
   socketPath: string,
+  controlPath: string,
 ): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
   const requested = normalizeGrant(options.permissions ?? "inherit");
   const base = requested === "inherit" ? inheritedGrant() : requested;
@@ -60,6 +59,7 @@ function childCommand(
   const setup: Parameters<typeof withSetupGrants>[1] = [
     { name: "read", value: socketPath },
     { name: "write", value: socketPath },
+    { name: "read", value: controlPath },
   ];
   if (guard.kind === "pdeathsig") {
     setup.push({ name: "ffi", value: guard.libc });
@@ -81,6 +81,7 @@ function childCommand(
     ...grantFlags(grant),
     BOOTSTRAP.href,
     socketPath,
+    controlPath,
     JSON.stringify(revoke),
     JSON.stringify(guard),
     String(Deno.pid),
@@ -105,12 +106,19 @@ function spawnProcess(
   }
   const dir = Deno.makeTempDirSync({ prefix: "pyworkers-" });
   const socketPath = `${dir}/s`;
+  const controlPath = `${dir}/c`;
   let listener: Deno.Listener | undefined;
+  let controlFile: Deno.FsFile | undefined;
   let child: Deno.ChildProcess;
   try {
     listener = Deno.listen({ transport: "unix", path: socketPath });
+    controlFile = Deno.openSync(controlPath, {
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
     child = new Deno.Command(Deno.execPath(), {
-      args: childCommand(options, socketPath).args,
+      args: childCommand(options, socketPath, controlPath).args,
       stdin: "piped",
       stdout: "inherit",
       stderr: "inherit",
@@ -118,10 +126,13 @@ function spawnProcess(
     }).spawn();
   } catch (error) {
     listener?.close();
+    controlFile?.close();
     Deno.removeSync(dir, { recursive: true });
     throw error;
   }
-  const control = child.stdin.getWriter();
+  const stopFile = controlFile;
+  // Only the "thread" orphan guard reads stdin, and only for its end.
+  const stdin = child.stdin.getWriter();
   let writer: FrameWriter | undefined;
   const early: Uint8Array[] = [];
 
@@ -190,7 +201,8 @@ function spawnProcess(
     } catch {
       // already closed
     }
-    await control.close().catch(() => {});
+    await stdin.close().catch(() => {});
+    stopFile.close();
     core.onExit(
       died(status, writer === undefined ? " before it started" : "", failure),
     );
@@ -205,10 +217,14 @@ function spawnProcess(
       else writer.send(bytes);
     },
     requestTerminate() {
-      // For the main thread (aborts ctx.signal) and, through stdin, for the
-      // control thread (sets the flag while the main thread is busy).
+      // For the main thread (aborts ctx.signal) and, through the control
+      // file, for throwIfTerminated() while the main thread is busy.
       this.send({ t: "terminate" });
-      control.write(Uint8Array.of(TERMINATE_BYTE)).catch(() => {});
+      try {
+        stopFile.writeSync(Uint8Array.of(1));
+      } catch {
+        // the child is gone: nothing left to ask
+      }
     },
     async kill() {
       await killEscalating(child, KILL_GRACE_MS);
