@@ -136,3 +136,43 @@ Deno.test("ProcessWorker forced stop kills a target spinning in synchronous code
   // wait() resolved only after the process was reaped: it is gone.
   assert.throws(() => Deno.kill(pid, "SIGCONT"), Deno.errors.NotFound);
 });
+
+Deno.test("ProcessWorker target keeps none of the child's setup grants", async () => {
+  const query = () =>
+    (["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const)
+      .map((name) => `${name}:${Deno.permissions.querySync({ name }).state}`)
+      .concat(
+        `libc:${
+          (() => {
+            try {
+              Deno.dlopen("/lib/x86_64-linux-gnu/libc.so.6", {});
+              return "opened";
+            } catch (error) {
+              return (error as Error).name;
+            }
+          })()
+        }`,
+      );
+  for (const guard of ["default", "thread"]) {
+    const script = `
+      import { ProcessWorker } from ${
+      JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+    };
+      const w = new ProcessWorker({ target: ${query.toString()}, permissions: "none" });
+      await w.wait();
+      console.log(JSON.stringify(w.error?.message ?? w.result));`;
+    const { stdout, stderr, code } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      env: guard === "thread" ? { PYWORKERS_ORPHAN_GUARD: "thread" } : {},
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const states: string[] = JSON.parse(new TextDecoder().decode(stdout));
+    assert.deepEqual(
+      states.filter((s) => !/:(prompt|denied|NotCapable)$/.test(s)),
+      [],
+      `${guard} guard: ${states.join(" ")}`,
+    );
+  }
+});
