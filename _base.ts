@@ -334,7 +334,18 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
   }
 }
 
-/** A scope that closes every live worker when it ends (or when awaited). */
+/** A scope that closes every live worker when it ends (or when awaited).
+ *
+ * @example Close everything this process started, now
+ * ```ts
+ * import { autocloseActiveChildren, ThreadWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * new ThreadWorker({ target: () => 1 });
+ * await autocloseActiveChildren({ timeout: 1000 });
+ * assert.equal(ThreadWorker.activeChildren().length, 0);
+ * ```
+ */
 export interface ActiveChildrenCloser
   extends AsyncDisposable, PromiseLike<void> {}
 

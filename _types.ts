@@ -5,7 +5,19 @@
  * @module
  */
 
-/** The three places a worker can run. */
+/** The three places a worker can run.
+ *
+ * @example Pick the kind at run time
+ * ```ts
+ * import { Worker, WorkerType } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = Worker.create(WorkerType.PROCESS, { target: () => Deno.pid });
+ * await worker.wait();
+ * assert.equal(worker.isProcess, true);
+ * assert.notEqual(worker.result, Deno.pid);
+ * ```
+ */
 export enum WorkerType {
   /** A Web Worker in this process. */
   THREAD = 0,
@@ -15,10 +27,38 @@ export enum WorkerType {
   REMOTE = 2,
 }
 
-/** Where a worker runs: `[host, pid, tid]`. */
+/** Where a worker runs: `[host, pid, tid]`.
+ *
+ * @example
+ * ```ts
+ * import { ThreadWorker, type WorkerId } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ThreadWorker({ target: () => 1 });
+ * await worker.ready;
+ * const [host, pid, tid]: WorkerId = worker.id;
+ * assert.deepEqual([host, pid], [worker.parentHost, Deno.pid]);
+ * assert.notEqual(tid, worker.parentTid);
+ * await worker.wait();
+ * ```
+ */
 export type WorkerId = readonly [host: string, pid: number, tid: number];
 
-/** The ids of the worker a target runs in, as seen from inside it. */
+/** The ids of the worker a target runs in, as seen from inside it.
+ *
+ * @example Where am I running?
+ * ```ts
+ * import { ProcessWorker, type WorkerContext } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ProcessWorker({
+ *   target: (ctx: WorkerContext) => ctx.worker.pid,
+ *   name: "where",
+ * });
+ * await worker.wait();
+ * assert.equal(worker.result, worker.pid);
+ * ```
+ */
 export interface WorkerInfo {
   /** Host name of the machine running the target. */
   readonly host: string;
@@ -39,6 +79,28 @@ export interface WorkerInfo {
  * arguments actually passed. (A target with default parameters therefore
  * gets the context in place of the first missing one: pass every argument
  * explicitly.)
+ *
+ * @example A cooperative target
+ * ```ts
+ * import { ThreadWorker, type WorkerContext } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ThreadWorker({
+ *   target: (limit: number, ctx: WorkerContext) => {
+ *     let i = 0;
+ *     while (i < limit) {
+ *       ctx.throwIfTerminated(); // sees terminate() even in this sync loop
+ *       i++;
+ *     }
+ *     ctx.userState = i;
+ *     return i;
+ *   },
+ *   args: [1000],
+ * });
+ * await worker.wait();
+ * assert.equal(worker.result, 1000);
+ * assert.equal(worker.userState, 1000);
+ * ```
  */
 export interface WorkerContext {
   /** Aborted when graceful termination is requested; its reason is a `WorkerTerminatedError`. */
@@ -59,6 +121,21 @@ export interface WorkerContext {
  * module in the worker. Use it for targets that need imports or module
  * state. A relative path is resolved against the current working directory;
  * prefer `new URL("./x.ts", import.meta.url)`.
+ *
+ * @example
+ * ```ts
+ * import { ProcessWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * // Any module the child can import; here a data: URL for a self-contained example.
+ * const module = "data:text/javascript,export function twice(x) { return 2 * x; }";
+ * const worker = new ProcessWorker<[number], number>({
+ *   target: { module, name: "twice" },
+ *   args: [21],
+ * });
+ * await worker.wait();
+ * assert.equal(worker.result, 42);
+ * ```
  */
 export interface ModuleTarget {
   /** The module's specifier: a URL, a path, or a `jsr:`/`npm:`/`https:` specifier. */
@@ -71,17 +148,47 @@ export interface ModuleTarget {
  * A function run in the worker. It is shipped as source text, so it must be
  * self-contained: no captured variables (globals and dynamic `import()` are
  * fine).
+ *
+ * @example
+ * ```ts
+ * import type { TargetFunction } from "jsr:@x/pyworkers";
+ *
+ * const square: TargetFunction<[number], number> = (x) => x ** 2;
+ * console.log(square(3)); // 9
+ * ```
  */
 export type TargetFunction<A extends unknown[], R> = (
   ...args: A
 ) => R | PromiseLike<R>;
 
-/** What a worker runs: a self-contained function or a module export. */
+/** What a worker runs: a self-contained function or a module export.
+ *
+ * @example
+ * ```ts
+ * import type { Target } from "jsr:@x/pyworkers";
+ *
+ * const targets: Target<[number], number>[] = [
+ *   (x) => x + 1,
+ *   { module: "jsr:@example/math", name: "increment" },
+ * ];
+ * console.log(targets.length); // 2
+ * ```
+ */
 export type Target<A extends unknown[], R> =
   | TargetFunction<A, R>
   | ModuleTarget;
 
-/** The arguments of a target: its parameters without a trailing `WorkerContext`. */
+/** The arguments of a target: its parameters without a trailing `WorkerContext`.
+ *
+ * @example
+ * ```ts
+ * import type { TargetArgs, WorkerContext } from "jsr:@x/pyworkers";
+ *
+ * type Args = TargetArgs<[x: number, ctx: WorkerContext]>; // [x: number]
+ * const args: Args = [1];
+ * console.log(args);
+ * ```
+ */
 export type TargetArgs<A extends unknown[]> = A extends [...infer H, infer L]
   ? ([L] extends [WorkerContext] ? H : A)
   : A;
@@ -89,6 +196,19 @@ export type TargetArgs<A extends unknown[]> = A extends [...infer H, infer L]
 /**
  * Permissions for a worker, in Deno's descriptor shape. In the object form an
  * omitted key is denied.
+ *
+ * @example A target that may read one directory and nothing else
+ * ```ts
+ * import { ProcessWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ProcessWorker({
+ *   target: () => Deno.readTextFile("/etc/hostname"),
+ *   permissions: { read: ["/tmp"] },
+ * });
+ * await worker.wait();
+ * assert.equal(worker.error?.name, "NotCapable");
+ * ```
  */
 export type PermissionDescriptor =
   | "inherit"
@@ -112,7 +232,25 @@ export type PermissionDescriptor =
     import?: boolean | string[];
   };
 
-/** Options every worker takes. */
+/** Options every worker takes.
+ *
+ * @example
+ * ```ts
+ * import { ProcessWorker, type WorkerOptions } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WorkerOptions<[string], string> = {
+ *   target: (greeting: string) => `${greeting}, ${Deno.env.get("WHO")}`,
+ *   args: ["hello"],
+ *   name: "greeter",
+ *   env: { WHO: "world" },
+ *   permissions: { env: ["WHO"] },
+ * };
+ * const worker = new ProcessWorker(options);
+ * await worker.wait();
+ * assert.equal(worker.result, "hello, world");
+ * ```
+ */
 export interface WorkerOptions<A extends unknown[] = unknown[], R = unknown> {
   /** What to run. Without a target the worker is dead from the start. */
   target?: Target<A, R> | undefined;
@@ -132,7 +270,22 @@ export interface WorkerOptions<A extends unknown[] = unknown[], R = unknown> {
   env?: Record<string, string> | undefined;
 }
 
-/** Options of `terminate()`. */
+/** Options of `terminate()`.
+ *
+ * @example Ask only, then wait
+ * ```ts
+ * import { ThreadWorker, type WorkerContext } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new ThreadWorker({
+ *   target: (ctx: WorkerContext) => {
+ *     for (;;) ctx.throwIfTerminated();
+ *   },
+ * });
+ * await worker.terminate({ timeout: 0, force: false }); // returns at once
+ * assert.equal(await worker.wait(5000), true);
+ * ```
+ */
 export interface TerminateOptions {
   /** How long the target gets to stop gracefully, in ms. @default {1000} */
   timeout?: number;

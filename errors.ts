@@ -51,7 +51,17 @@ export class WorkerTerminatedError extends Error {
   }
 }
 
-/** What is known about how a worker died. */
+/** What is known about how a worker died.
+ *
+ * @example
+ * ```ts
+ * import { WorkerDiedError } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new WorkerDiedError("killed", { signal: "SIGKILL", exitCode: 137 });
+ * assert.equal(error.signal, "SIGKILL");
+ * ```
+ */
 export interface WorkerDiedErrorOptions extends ErrorOptions {
   /** The exit code of the worker's process or thread, if it exited. */
   exitCode?: number;

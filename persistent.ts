@@ -31,10 +31,38 @@ import { ThreadWorker } from "./thread.ts";
 import { type TargetArgs, type WorkerOptions, WorkerType } from "./_types.ts";
 import type { Item, ItemResult } from "./_wire.ts";
 
-/** Items a child holds at most before results flow back. */
+/** Items a child holds at most before results flow back.
+ *
+ * @example
+ * ```ts
+ * import { PERSISTENT_WINDOW } from "jsr:@x/pyworkers";
+ *
+ * console.log(PERSISTENT_WINDOW); // 1024
+ * ```
+ */
 export const PERSISTENT_WINDOW = 1024;
 
-/** Options of persistent workers. */
+/** Options of persistent workers.
+ *
+ * @example A producer with bounded memory
+ * ```ts
+ * import { PersistentThreadWorker } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const worker = new PersistentThreadWorker({
+ *   target: (x: number) => x,
+ *   highWaterMark: 100,
+ * });
+ * let sum = 0;
+ * const consumer = (async () => {
+ *   for await (const value of worker.results()) sum += value;
+ * })();
+ * for (let i = 0; i < 1000; i++) await worker.put(i); // waits for room
+ * await worker.wait();
+ * await consumer;
+ * assert.equal(sum, 499500);
+ * ```
+ */
 export interface PersistentWorkerOptions<
   A extends unknown[] = unknown[],
   R = unknown,
