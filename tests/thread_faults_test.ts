@@ -3,7 +3,11 @@
  * env, and the worker-options flag.
  */
 import assert from "node:assert/strict";
-import { ThreadWorker, WorkerTerminatedError } from "../mod.ts";
+import {
+  ThreadWorker,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "../mod.ts";
 import { busyThreadsBlockExit } from "../_compat.ts";
 
 const MOD = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
@@ -48,6 +52,7 @@ Deno.test("ThreadWorker forced while busy in sync code says so, and the process 
     const worker = new ThreadWorker({
       target: (shared) => {
         Atomics.store(new Int32Array(shared), 0, 1);
+        Atomics.notify(new Int32Array(shared), 0);
         for (;;) {}
       },
       args: [flag],
@@ -108,4 +113,17 @@ Deno.test("ThreadWorker explains a missing worker-options flag instead of exitin
   const out = new TextDecoder().decode(stdout);
   assert.equal(code, 0);
   assert.match(out, /TypeError: .*worker-options.*--unstable-worker-options/);
+});
+
+Deno.test("ThreadWorker reports a target that closes its own thread", async () => {
+  await using worker = new ThreadWorker({
+    target: () => {
+      (globalThis as unknown as { close(): void }).close();
+      return "after close";
+    },
+  });
+  await worker.wait(5000);
+  assert.equal(worker.hasError, true);
+  assert.ok(worker.error instanceof WorkerDiedError);
+  assert.equal(worker.error.exitCode, 0);
 });
