@@ -50,12 +50,13 @@ export function normalizeGrant(
     }
     if (
       typeof value !== "boolean" &&
-      !(Array.isArray(value) && value.every((v) => typeof v === "string"))
+      !(Array.isArray(value) &&
+        value.every((v) => typeof v === "string" && v !== ""))
     ) {
       throw new TypeError(
         `Cannot grant permission "${key}" as ${
           Deno.inspect(value)
-        }: expected a boolean or an array of strings`,
+        }: expected a boolean or an array of non-empty strings`,
       );
     }
     grant[key as PermissionName] = value;
@@ -92,7 +93,9 @@ export function grantFlags(grant: FullGrant): string[] {
     const value = grant[name];
     if (value === true) flags.push(`--allow-${name}`);
     else if (Array.isArray(value) && value.length > 0) {
-      flags.push(`--allow-${name}=${value.join(",")}`);
+      // Deno splits flag values on "," and reads ",," as a literal comma.
+      const list = value.map((entry) => entry.replaceAll(",", ",,"));
+      flags.push(`--allow-${name}=${list.join(",")}`);
     }
   }
   return flags;
@@ -133,9 +136,33 @@ export function withSetupGrants(
 
 function covers(name: PermissionName, entry: string, value: string): boolean {
   if (name === "read" || name === "write" || name === "ffi") {
-    return value === entry || value.startsWith(entry.replace(/\/?$/, "/"));
+    // Deno revokes every grant that is an ancestor of a revoked path, so an
+    // entry that covers the setup path must be recognised however it is
+    // spelled ("." or "/tmp/./x//y"), or revoking would take it away.
+    const base = normalizePath(entry);
+    const path = normalizePath(value);
+    return path === base || path.startsWith(base === "/" ? "/" : `${base}/`);
   }
   return entry === value;
+}
+
+/** An absolute, normalized path: relative to the working directory, no `.`, `..` or `//`. */
+export function normalizePath(path: string): string {
+  let absolute = path;
+  if (!path.startsWith("/")) {
+    try {
+      absolute = `${Deno.cwd()}/${path}`;
+    } catch {
+      absolute = `/${path}`; // no read access to the working directory
+    }
+  }
+  const parts: string[] = [];
+  for (const part of absolute.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
 }
 
 let workerOptions: boolean | undefined;

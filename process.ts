@@ -20,15 +20,8 @@
 import { registerKind, Worker } from "./_base.ts";
 import type { Backend, Core } from "./_core.ts";
 import { killEscalating } from "./_kill.ts";
-import { orphanGuard } from "./_orphan_guard.ts";
+import { childCommand } from "./_process_command.ts";
 import { WorkerDiedError } from "./errors.ts";
-import {
-  findConfig,
-  grantFlags,
-  inheritedGrant,
-  normalizeGrant,
-  withSetupGrants,
-} from "./_permissions.ts";
 import {
   deserializeMessage,
   serializeMessage,
@@ -46,48 +39,6 @@ const BOOTSTRAP = new URL("./_process_bootstrap.ts", import.meta.url);
 
 /** After SIGTERM, how long a child has before SIGKILL. */
 const KILL_GRACE_MS = 500;
-
-/** The flags and setup grants of the child's `deno run`. */
-function childCommand(
-  options: WorkerOptions,
-  socketPath: string,
-  controlPath: string,
-): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
-  const requested = normalizeGrant(options.permissions ?? "inherit");
-  const base = requested === "inherit" ? inheritedGrant() : requested;
-  const guard = orphanGuard();
-  const setup: Parameters<typeof withSetupGrants>[1] = [
-    { name: "read", value: socketPath },
-    { name: "write", value: socketPath },
-    { name: "read", value: controlPath },
-  ];
-  if (guard.kind === "pdeathsig") {
-    setup.push({ name: "ffi", value: guard.libc });
-  } // The control thread of the "thread" guard needs `run` to kill an
-  // orphaned child. A partial run grant cannot be kept beside it, so then
-  // the child relies on the target unwinding instead.
-  else if (!Array.isArray(base.run)) setup.push({ name: "run" });
-  if (BOOTSTRAP.protocol !== "file:") {
-    setup.push({ name: "import", value: BOOTSTRAP.host });
-  }
-  const { grant, revoke } = withSetupGrants(base, setup);
-  const config = findConfig();
-  const args = [
-    "run",
-    "--no-prompt",
-    "--no-lock",
-    "--unstable-worker-options",
-    config === null ? "--no-config" : `--config=${config.path}`,
-    ...grantFlags(grant),
-    BOOTSTRAP.href,
-    socketPath,
-    controlPath,
-    JSON.stringify(revoke),
-    JSON.stringify(guard),
-    String(Deno.pid),
-  ];
-  return { args, revoke };
-}
 
 function spawnProcess(
   core: Core,
@@ -118,7 +69,9 @@ function spawnProcess(
       mode: 0o600,
     });
     child = new Deno.Command(Deno.execPath(), {
-      args: childCommand(options, socketPath, controlPath).args,
+      args:
+        childCommand(options, { socketPath, controlPath, bootstrap: BOOTSTRAP })
+          .args,
       stdin: "piped",
       stdout: "inherit",
       stderr: "inherit",

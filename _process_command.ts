@@ -1,0 +1,67 @@
+/**
+ * The command line of a process worker's child: its permission flags (the
+ * user's grant plus the setup grants the child revokes before its target
+ * loads), its config, and the bootstrap's arguments.
+ *
+ * @module
+ */
+import { orphanGuard } from "./_orphan_guard.ts";
+import {
+  findConfig,
+  grantFlags,
+  inheritedGrant,
+  normalizeGrant,
+  withSetupGrants,
+} from "./_permissions.ts";
+import type { WorkerOptions } from "./_types.ts";
+
+/** A host to grant imports from that serves nothing (the "discard" port). */
+const NO_IMPORT_HOST = "127.0.0.1:9";
+
+/** The flags and setup grants of the child's `deno run`. */
+export function childCommand(
+  options: WorkerOptions,
+  paths: { socketPath: string; controlPath: string; bootstrap: URL },
+): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
+  const { socketPath, controlPath, bootstrap: BOOTSTRAP } = paths;
+  const requested = normalizeGrant(options.permissions ?? "inherit");
+  const base = requested === "inherit" ? inheritedGrant() : requested;
+  const guard = orphanGuard();
+  const setup: Parameters<typeof withSetupGrants>[1] = [
+    { name: "read", value: socketPath },
+    { name: "write", value: socketPath },
+    { name: "read", value: controlPath },
+  ];
+  if (guard.kind === "pdeathsig") {
+    setup.push({ name: "ffi", value: guard.libc });
+  } // The control thread of the "thread" guard needs `run` to kill an
+  // orphaned child. A partial run grant cannot be kept beside it, so then
+  // the child relies on the target unwinding instead.
+  else if (!Array.isArray(base.run)) setup.push({ name: "run" });
+  if (BOOTSTRAP.protocol !== "file:") {
+    setup.push({ name: "import", value: BOOTSTRAP.host });
+  } else if (requested !== "inherit" && base.import === false) {
+    // Without any --allow-import, Deno lets every child import from its
+    // default hosts (jsr.io, deno.land, ...), and --deny-import does not stop
+    // that (measured on 2.8.2). An explicit grant replaces the default list:
+    // give one that reaches nothing, and revoke it before the target loads.
+    setup.push({ name: "import", value: NO_IMPORT_HOST });
+  }
+  const { grant, revoke } = withSetupGrants(base, setup);
+  const config = findConfig();
+  const args = [
+    "run",
+    "--no-prompt",
+    "--no-lock",
+    "--unstable-worker-options",
+    config === null ? "--no-config" : `--config=${config.path}`,
+    ...grantFlags(grant),
+    BOOTSTRAP.href,
+    socketPath,
+    controlPath,
+    JSON.stringify(revoke),
+    JSON.stringify(guard),
+    String(Deno.pid),
+  ];
+  return { args, revoke };
+}
