@@ -24,6 +24,8 @@ export interface Kind {
   readonly persistent: boolean;
   /** Starts the child. Throws (synchronously) if it cannot even be tried. */
   spawn(core: Core, start: StartMessage, options: WorkerOptions): Backend;
+  /** Why a value cannot be sent to this kind's child, or undefined. */
+  cloneError(value: unknown): unknown;
 }
 
 const kinds = new Map<abstract new (...args: never[]) => unknown, Kind>();
@@ -75,7 +77,13 @@ export function startWorker(
     parentId: worker.parentId,
     fallbackTid: syntheticThreadId(),
   };
-  core.attach(kind.spawn(core, start, options));
+  try {
+    core.attach(kind.spawn(core, start, options));
+  } catch (error) {
+    // The worker must not look alive with no child behind it.
+    core.fail(error instanceof Error ? error : new Error(String(error)));
+    throw error;
+  }
   return core;
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { WorkerTerminatedError } from "./errors.ts";
-import { cloneError, encodeError } from "./_serialize.ts";
+import { encodeError } from "./_serialize.ts";
 import { loadTarget } from "./_target.ts";
 import type { WorkerContext, WorkerId, WorkerInfo } from "./_types.ts";
 import type {
@@ -21,11 +21,16 @@ import type {
 /** How a child sends to its parent. `send` throws at once if a value cannot be cloned. */
 export interface ChildTransport {
   send(message: ChildMessage): void;
+  /** Why a value cannot be sent this way, or undefined. */
+  cloneError(value: unknown): unknown;
 }
 
-/** Results are sent in batches: when this many are waiting, or the queue is empty, or after FLUSH_MS. */
+/** Results are sent in batches: when this many are waiting, before the last queued item, or after FLUSH_MS. */
 const FLUSH_ITEMS = 64;
 const FLUSH_MS = 5;
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown })?.then === "function";
+}
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -38,7 +43,9 @@ export class ChildRuntime {
   readonly #queue: Item[] = [];
   #closed = false;
   #wake: (() => void) | undefined;
-  #pending: ItemResult[] = [];
+  #pending: { result: ItemResult; call: boolean }[] = [];
+  /** Set when an enqueued item's value could not be sent: the worker ends with it. */
+  #fatal: Error | undefined;
   #pendingSince = 0;
   #count = 0;
   readonly context: WorkerContext;
@@ -144,64 +151,94 @@ export class ChildRuntime {
       this.#throwIfTerminated();
       const item = this.#queue.shift();
       if (item === undefined) {
-        this.#flush();
+        this.#flushOrFail();
         if (this.#closed) return this.#count;
         await new Promise<void>((resolve) => this.#wake = resolve);
         this.#wake = undefined;
         continue;
       }
+      // Results wait in batches only while more items are queued and for at
+      // most FLUSH_MS: never behind the last queued item (which may be slow,
+      // or killed before they went out).
+      if (
+        this.#pending.length > 0 &&
+        (this.#queue.length === 0 ||
+          Date.now() - this.#pendingSince >= FLUSH_MS)
+      ) this.#flushOrFail();
       // As in the original: the item's arguments replace the leading defaults.
       const args = [...item.args, ...defaults.slice(item.args.length)];
       try {
-        const value = await fn(...args, this.context);
-        this.#result({ seq: item.seq, ok: true, value });
+        let value = fn(...args, this.context);
+        if (isThenable(value)) {
+          this.#flushOrFail(); // the event loop may turn: let earlier results go
+          value = await value;
+        }
+        this.#result({ seq: item.seq, ok: true, value }, item.call);
       } catch (error) {
         if (!item.call || this.terminated) throw error;
-        this.#result({ seq: item.seq, ok: false, error: encodeError(error) });
+        this.#result(
+          { seq: item.seq, ok: false, error: encodeError(error) },
+          item.call,
+        );
       }
       this.#count++;
-      if (
-        this.#queue.length === 0 || this.#pending.length >= FLUSH_ITEMS ||
-        performance.now() - this.#pendingSince >= FLUSH_MS
-      ) this.#flush();
+      if (this.#pending.length >= FLUSH_ITEMS) this.#flushOrFail();
     }
   }
 
-  #result(result: ItemResult): void {
-    if (this.#pending.length === 0) this.#pendingSince = performance.now();
-    this.#pending.push(result);
+  #result(result: ItemResult, call: boolean): void {
+    if (this.#pending.length === 0) this.#pendingSince = Date.now();
+    this.#pending.push({ result, call });
+  }
+
+  /** Flushes; if an enqueued item's value could not be sent, ends the loop with that. */
+  #flushOrFail(): void {
+    this.#flush();
+    if (this.#fatal !== undefined) throw this.#fatal;
   }
 
   #flush(): void {
     if (this.#pending.length === 0) return;
-    const results = this.#pending;
+    const pending = this.#pending;
     this.#pending = [];
     try {
-      this.#transport.send({ t: "results", results });
+      this.#transport.send({
+        t: "results",
+        results: pending.map((p) => p.result),
+      });
+      return;
     } catch {
-      // One value could not be cloned: send them one by one and turn the
-      // culprits into errors.
-      for (const result of results) {
-        try {
-          this.#transport.send({ t: "results", results: [result] });
-        } catch (error) {
-          this.#transport.send({
-            t: "results",
-            results: [{
-              seq: result.seq,
-              ok: false,
-              error: encodeError(
-                this.#unclonable("the result of an item", error),
-              ),
-            }],
-          });
+      // One value could not be sent: go one by one, below.
+    }
+    for (const { result, call } of pending) {
+      try {
+        this.#transport.send({ t: "results", results: [result] });
+      } catch (error) {
+        const failure = this.#unclonable("the result of an item", error);
+        if (!call) {
+          // Like an enqueued item that throws: the worker ends with it, and
+          // the results after it are not delivered.
+          this.#fatal = failure;
+          return;
         }
+        this.#transport.send({
+          t: "results",
+          results: [{
+            seq: result.seq,
+            ok: false,
+            error: encodeError(failure),
+          }],
+        });
       }
     }
   }
 
+  #who(): string {
+    return this.#start.name ?? JSON.stringify(this.context.worker.id);
+  }
+
   #unclonable(what: string, error: unknown): TypeError {
-    const who = this.#start.name ?? JSON.stringify(this.context.worker.id);
+    const who = this.#who();
     return new TypeError(
       `Cannot send ${what} of worker ${who} to its parent as it cannot be cloned: ${
         (error as Error)?.message ?? error
@@ -218,6 +255,7 @@ export class ChildRuntime {
     } catch {
       // Something could not be cloned: find out what, and report that instead.
     }
+    const cloneError = this.#transport.cloneError;
     const stateError = cloneError(state);
     const valueError = outcome.ok ? cloneError(outcome.value) : undefined;
     if (valueError !== undefined) {
@@ -231,9 +269,30 @@ export class ChildRuntime {
         error: this.#unclonable("the user state", stateError),
       };
     }
-    this.#transport.send(
-      done(outcome, stateError === undefined ? state : undefined, !stateError),
-    );
+    try {
+      this.#transport.send(
+        done(
+          outcome,
+          stateError === undefined ? state : undefined,
+          !stateError,
+        ),
+      );
+    } catch (error) {
+      // Last resort: a message made only of strings always goes through.
+      this.#transport.send({
+        t: "done",
+        ok: false,
+        error: encodeError(
+          new Error(
+            `Worker ${this.#who()} could not report its outcome: ${
+              String((error as Error)?.message ?? error)
+            }`,
+          ),
+        ),
+        userState: undefined,
+        stateSent: false,
+      });
+    }
   }
 }
 

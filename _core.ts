@@ -130,6 +130,11 @@ export class Core {
     this.#finish({ ok: true, value: undefined });
   }
 
+  /** Marks a worker whose child could not be started: dead, with `error`. */
+  fail(error: Error): void {
+    this.#finish({ ok: false, error });
+  }
+
   /** Attaches the backend of a started child. */
   attach(backend: Backend): void {
     this.#backend = backend;

@@ -29,7 +29,11 @@ import {
   type ParentMessage,
   type StartMessage,
 } from "./_wire.ts";
-import { deserializeMessage, serializeMessage } from "./_serialize.ts";
+import {
+  deserializeMessage,
+  serializeError,
+  serializeMessage,
+} from "./_serialize.ts";
 import { armParentDeathSignal, type OrphanGuard } from "./_orphan_guard.ts";
 
 /** How long an orphaned child lets its target unwind before it kills itself. */
@@ -137,7 +141,7 @@ const start = deserializeMessage<StartMessage>(first);
 const runtime = new ChildRuntime(
   start,
   new Int32Array(flag),
-  { send },
+  { send, cloneError: serializeError },
   { pid: Deno.pid, tid: Deno.pid },
   stopRequested,
 );

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { deserialize, serialize } from "node:v8";
+import { DefaultDeserializer, serialize } from "node:v8";
 import {
   WorkerClosedError,
   WorkerDiedError,
@@ -76,35 +76,99 @@ export function cloneError(value: unknown): unknown {
   }
 }
 
-function cloneable(value: unknown): boolean {
-  return cloneError(value) === undefined;
+/**
+ * Why `value` cannot cross a process boundary (`node:v8`), or undefined.
+ * Stricter than structured cloning in places: a `SharedArrayBuffer` or a
+ * `WebAssembly.Module` clones to a thread but cannot leave the process.
+ */
+export function serializeError(value: unknown): unknown {
+  const type = typeof value;
+  if (type !== "object" && type !== "function" && type !== "symbol") {
+    return undefined;
+  }
+  if (value === null) return undefined;
+  try {
+    serialize(value);
+    return undefined;
+  } catch (error) {
+    return error;
+  }
 }
 
-/** Flattens anything a target threw into cloneable data. */
+/** Whether `value` can cross every boundary (used for error properties). */
+function cloneable(value: unknown): boolean {
+  return cloneError(value) === undefined && serializeError(value) === undefined;
+}
+
+/** Reads a property that may be a throwing getter or behind a proxy. */
+function read(object: object, key: PropertyKey): unknown {
+  try {
+    return (object as Record<PropertyKey, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A description of any value that never throws. */
+function describe(value: unknown): string {
+  try {
+    return Deno.inspect(value);
+  } catch {
+    try {
+      return String(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+}
+
+/**
+ * Flattens anything a target threw into cloneable data. Never throws: an
+ * error whose getters throw, or a proxy, is described as well as it can be.
+ */
 export function encodeError(thrown: unknown, depth = 0): Encoded {
-  if (!(thrown instanceof Error)) {
+  try {
+    if (!(thrown instanceof Error)) {
+      return {
+        kind: "value",
+        value: cloneable(thrown) ? thrown : describe(thrown),
+      };
+    }
+    const props: Record<string, unknown> = {};
+    for (const key of Object.keys(thrown)) {
+      if (key === "cause" || key === "name" || key === "message") continue;
+      const value = read(thrown, key);
+      if (cloneable(value)) props[key] = value;
+    }
+    const stack = read(thrown, "stack");
+    const hasCause = (() => {
+      try {
+        return "cause" in thrown;
+      } catch {
+        return false;
+      }
+    })();
     return {
-      kind: "value",
-      value: cloneable(thrown) ? thrown : String(thrown),
+      kind: "error",
+      name: String(read(thrown, "name") ?? "Error"),
+      message: String(read(thrown, "message") ?? ""),
+      stack: typeof stack === "string" ? stack : undefined,
+      props,
+      ...(hasCause && depth < 16
+        ? { cause: encodeError(read(thrown, "cause"), depth + 1) }
+        : {}),
+    };
+  } catch (error) {
+    return {
+      kind: "error",
+      name: "Error",
+      message: `The target threw a value that could not be described: ${
+        describe(error)
+      }`,
+      stack: undefined,
+      props: {},
     };
   }
-  const props: Record<string, unknown> = {};
-  for (const key of Object.keys(thrown)) {
-    if (key === "cause" || key === "name" || key === "message") continue;
-    const value = (thrown as unknown as Record<string, unknown>)[key];
-    if (cloneable(value)) props[key] = value;
-  }
-  const encoded: EncodedError = {
-    kind: "error",
-    name: thrown.name,
-    message: thrown.message,
-    stack: thrown.stack,
-    props,
-    ...("cause" in thrown && depth < 16
-      ? { cause: encodeError(thrown.cause, depth + 1) }
-      : {}),
-  };
-  return encoded;
 }
 
 /** Rebuilds what {@linkcode encodeError} flattened. */
@@ -144,39 +208,90 @@ export function asError(thrown: unknown): Error {
 }
 
 /**
- * Finds which of `args` cannot be cloned and returns a `TypeError` naming it.
- * Used after a whole message failed to clone, so the cost is paid only then.
+ * Finds which part of a start or item message cannot be sent and returns a
+ * `TypeError` naming it. Used after the whole message failed, so the cost
+ * is paid only then. `check` is the kind's test ({@linkcode cloneError} for
+ * threads, {@linkcode serializeError} for processes).
  */
-export function unclonableArgumentError(
-  args: readonly unknown[],
+export function unsendableError(
+  parts: {
+    args: readonly unknown[];
+    initState?: unknown;
+    userid?: unknown;
+  },
   what: string,
   original: unknown,
+  check: (value: unknown) => unknown = cloneError,
 ): TypeError {
-  for (let i = 0; i < args.length; i++) {
-    const error = cloneError(args[i]);
+  const culprits: [string, unknown][] = [
+    ...parts.args.map((arg, i): [string, unknown] => [`argument ${i}`, arg]),
+    ["initState", parts.initState],
+    ["userid", parts.userid],
+  ];
+  for (const [name, value] of culprits) {
+    const error = check(value);
     if (error !== undefined) {
       return new TypeError(
-        `Cannot send argument ${i} to ${what} as it cannot be cloned: ${
-          (error as Error).message
+        `Cannot send ${name} to ${what} as it cannot be cloned: ${
+          (error as Error)?.message ?? error
         }`,
         { cause: error },
       );
     }
   }
   return new TypeError(
-    `Cannot send the arguments to ${what} as they cannot be cloned: ${
+    `Cannot send the arguments to ${what}: ${
       (original as Error)?.message ?? original
     }`,
     { cause: original },
   );
 }
 
-/** Serializes one message with the V8 serializer (structured-clone semantics). */
+/** The largest message that crosses a process boundary (a frame's limit). */
+export const MAX_MESSAGE_BYTES = 1 << 30;
+
+/**
+ * Serializes one message with the V8 serializer (structured-clone
+ * semantics). Throws a `RangeError` for a message over
+ * {@linkcode MAX_MESSAGE_BYTES}.
+ */
 export function serializeMessage(message: unknown): Uint8Array {
-  return serialize(message);
+  const bytes = serialize(message);
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new RangeError(
+      `Cannot send ${bytes.length} bytes as the limit is ${MAX_MESSAGE_BYTES}`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Gives every typed array its own buffer, as structured cloning does.
+ * (`node:v8`'s default copies a misaligned one into Node's shared 8 KiB
+ * Buffer pool, and its `.buffer` would expose unrelated memory.)
+ */
+class ExactDeserializer extends DefaultDeserializer {
+  // Node's documented hook for host objects (typed arrays among them); its
+  // types do not declare it.
+  _readHostObject(): unknown {
+    const view = (DefaultDeserializer.prototype as unknown as {
+      _readHostObject(this: DefaultDeserializer): unknown;
+    })._readHostObject.call(this);
+    if (!ArrayBuffer.isView(view)) return view;
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+      .slice();
+    const tag = Object.prototype.toString.call(view).slice(8, -1);
+    if (tag === "DataView") return new DataView(bytes.buffer);
+    const ctor = (globalThis as unknown as Record<string, unknown>)[tag] as {
+      new (buffer: ArrayBuffer): ArrayBufferView;
+    };
+    return new ctor(bytes.buffer);
+  }
 }
 
 /** Inverse of {@linkcode serializeMessage}. */
 export function deserializeMessage<T>(bytes: Uint8Array): T {
-  return deserialize(bytes) as T;
+  const deserializer = new ExactDeserializer(bytes);
+  deserializer.readHeader();
+  return deserializer.readValue() as T;
 }

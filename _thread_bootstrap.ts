@@ -4,20 +4,27 @@
  *
  * The terminate request arrives twice: as a shared flag the parent sets
  * (seen by `throwIfTerminated()` even in a loop that never yields) and as a
- * message (which aborts `ctx.signal` for targets that await).
+ * message (which aborts `ctx.signal` for targets that await). Messages
+ * travel on a private MessagePort, not on the worker's global scope.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { ChildRuntime } from "./_child.ts";
 import { currentTid } from "./_ids.ts";
-import type { ChildMessage, ParentMessage } from "./_wire.ts";
+import { cloneError } from "./_serialize.ts";
+import type { ChildMessage, ParentMessage, StartMessage } from "./_wire.ts";
 
 const scope = globalThis as unknown as DedicatedWorkerGlobalScope;
-const post = (message: ChildMessage) => scope.postMessage(message);
 const realClose = scope.close.bind(scope);
 const realExit = Deno.exit;
 let exited = false;
+
+// The protocol runs over a private MessagePort that comes with `start`, so
+// the target's own postMessage() and onmessage stay its business: they can
+// neither break nor forge what the parent hears.
+let port: MessagePort | undefined;
+const post = (message: ChildMessage) => port?.postMessage(message);
 
 // A target that ends its own thread would otherwise vanish without a word:
 // Deno reports neither `Deno.exit()` nor `close()` in a worker to its parent.
@@ -32,20 +39,24 @@ scope.close = () => {
   realClose();
 };
 
-let runtime: ChildRuntime | undefined;
-
-scope.onmessage = (event: MessageEvent<ParentMessage>) => {
-  const message = event.data;
-  if (message.t === "terminate") post({ t: "terminating" });
-  if (runtime !== undefined) return runtime.receive(message);
-  if (message.t !== "start") return;
-  const tid = currentTid() ?? message.fallbackTid;
-  runtime = new ChildRuntime(
-    message,
-    new Int32Array(message.flag ?? new SharedArrayBuffer(4)),
-    { send: post },
+scope.onmessage = (
+  event: MessageEvent<StartMessage & { port?: MessagePort }>,
+) => {
+  const start = event.data;
+  if (port !== undefined || start?.t !== "start" || !start.port) return;
+  scope.onmessage = null;
+  port = start.port;
+  const tid = currentTid() ?? start.fallbackTid;
+  const runtime = new ChildRuntime(
+    start,
+    new Int32Array(start.flag ?? new SharedArrayBuffer(4)),
+    { send: (message) => port!.postMessage(message), cloneError },
     { pid: Deno.pid, tid },
   );
+  port.onmessage = (event: MessageEvent<ParentMessage>) => {
+    if (event.data.t === "terminate") post({ t: "terminating" });
+    runtime.receive(event.data);
+  };
   post({ t: "ready", pid: Deno.pid, tid });
   runtime.run().finally(() => {
     exited = true;

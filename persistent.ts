@@ -19,16 +19,16 @@ import {
   Worker,
 } from "./_base.ts";
 import type { Core } from "./_core.ts";
-import { WorkerClosedError } from "./errors.ts";
-import {
-  asError,
-  cloneError,
-  decodeError,
-  unclonableArgumentError,
-} from "./_serialize.ts";
+import { WorkerClosedError, WorkerTerminatedError } from "./errors.ts";
+import { asError, decodeError, unsendableError } from "./_serialize.ts";
 import { ProcessWorker } from "./process.ts";
 import { ThreadWorker } from "./thread.ts";
-import { type TargetArgs, type WorkerOptions, WorkerType } from "./_types.ts";
+import {
+  type TargetArgs,
+  type TerminateOptions,
+  type WorkerOptions,
+  WorkerType,
+} from "./_types.ts";
 import type { Item, ItemResult } from "./_wire.ts";
 
 /** Items a child holds at most before results flow back.
@@ -120,6 +120,8 @@ export abstract class PersistentWorker<
   #calls = new Map<number, Call>();
   #waiters: (() => void)[] = [];
   #highWaterMark: number;
+  #restarting: Promise<void> | undefined;
+  #restartCancelled = false;
 
   /**
    * Starts the worker; it then waits for input.
@@ -175,8 +177,11 @@ export abstract class PersistentWorker<
     this.#flushQueued = false;
     const core = coreOf(this);
     if (!core.alive) return;
+    // Refill only once half the window is free: topping it up after every
+    // small batch of results would split the stream into ever smaller
+    // messages (and the child flushes early whenever it runs dry).
     const room = PERSISTENT_WINDOW - this.#inFlight;
-    if (room > 0 && this.#outbox.length > 0) {
+    if (room >= PERSISTENT_WINDOW / 2 && this.#outbox.length > 0) {
       const items = this.#outbox.splice(0, room);
       this.#inFlight += items.length;
       core.send({ t: "items", items });
@@ -197,10 +202,16 @@ export abstract class PersistentWorker<
       );
     }
     // Checked here so the caller gets the error, not the whole batch later.
+    const check = kindOf(this.constructor).cloneError;
     for (const arg of args) {
-      const error = cloneError(arg);
+      const error = check(arg);
       if (error !== undefined) {
-        throw unclonableArgumentError(args, `worker ${core.describe()}`, error);
+        throw unsendableError(
+          { args },
+          `worker ${core.describe()}`,
+          error,
+          check,
+        );
       }
     }
     const seq = this.#seq++;
@@ -318,8 +329,25 @@ export abstract class PersistentWorker<
    * @param timeout How long the current child may take to finish, in ms. @default {1000}
    * @returns Resolves when the new child is ready.
    */
-  async restart(timeout = 1000): Promise<void> {
-    if (!(await this.wait(timeout))) await this.terminate();
+  restart(timeout = 1000): Promise<void> {
+    // One restart at a time: a second call joins the first.
+    this.#restarting ??= this.#restart(timeout).finally(() => {
+      this.#restarting = undefined;
+      this.#restartCancelled = false;
+    });
+    return this.#restarting;
+  }
+
+  async #restart(timeout: number): Promise<void> {
+    // super: our own terminate() would cancel this restart.
+    if (!(await this.wait(timeout))) await super.terminate();
+    if (this.#restartCancelled) {
+      throw new WorkerTerminatedError(
+        `Cannot restart worker ${
+          coreOf(this).describe()
+        } as it was terminated meanwhile`,
+      );
+    }
     const state = this.userState;
     this.#seq = 0;
     this.#inFlight = 0;
@@ -327,6 +355,18 @@ export abstract class PersistentWorker<
     this.#results = [];
     this.#attach(startWorker(this, optionsOf(this), state));
     await this.ready;
+  }
+
+  /**
+   * Stops the worker as `Worker.terminate()` does. During a `restart()`, it
+   * also keeps the restart from starting a new child.
+   *
+   * @param options `timeout` (ms, default 1000) and `force` (default true).
+   * @returns Whether the worker is dead when it returns.
+   */
+  override terminate(options: TerminateOptions = {}): Promise<boolean> {
+    if (this.#restarting !== undefined) this.#restartCancelled = true;
+    return super.terminate(options);
   }
 }
 

@@ -24,8 +24,9 @@ import { childCommand } from "./_process_command.ts";
 import { WorkerDiedError } from "./errors.ts";
 import {
   deserializeMessage,
+  serializeError,
   serializeMessage,
-  unclonableArgumentError,
+  unsendableError,
 } from "./_serialize.ts";
 import { type WorkerOptions, WorkerType } from "./_types.ts";
 import {
@@ -49,10 +50,11 @@ function spawnProcess(
   try {
     startFrame = serializeMessage(start);
   } catch (error) {
-    throw unclonableArgumentError(
-      start.args,
+    throw unsendableError(
+      start,
       `worker ${core.describe()}`,
       error,
+      serializeError,
     );
   }
   const dir = Deno.makeTempDirSync({ prefix: "pyworkers-" });
@@ -236,4 +238,5 @@ registerKind(ProcessWorker, {
   type: WorkerType.PROCESS,
   persistent: false,
   spawn: spawnProcess,
+  cloneError: serializeError,
 });

@@ -8,7 +8,7 @@ import { type Backend, type Core, within } from "./_core.ts";
 import { WorkerDiedError } from "./errors.ts";
 import { busyThreadNote } from "./_compat.ts";
 import { threadPermissions } from "./_permissions.ts";
-import { unclonableArgumentError } from "./_serialize.ts";
+import { cloneError, unsendableError } from "./_serialize.ts";
 import { type WorkerOptions, WorkerType } from "./_types.ts";
 import type { ChildMessage, StartMessage } from "./_wire.ts";
 
@@ -38,12 +38,16 @@ function spawnThread(
   // Whether the thread's event loop saw our terminate request: if not when
   // we must force it, it is stuck in synchronous code (see _compat.ts).
   let terminating = false;
+  let started = false;
   const acknowledged = Promise.withResolvers<void>();
-  worker.onmessage = (event: MessageEvent<ChildMessage>) => {
+  // The protocol's own channel: what the target posts on its global scope
+  // reaches worker.onmessage, which we leave alone.
+  const { port1: port, port2: childPort } = new MessageChannel();
+  port.onmessage = (event: MessageEvent<ChildMessage>) => {
     if (event.data.t === "terminating") {
       terminating = true;
       acknowledged.resolve();
-    }
+    } else if (event.data.t === "ready") started = true;
     core.onMessage(event.data);
   };
   worker.onerror = (event: ErrorEvent) => {
@@ -55,7 +59,7 @@ function spawnThread(
       ),
     );
   };
-  worker.onmessageerror = () => {
+  port.onmessageerror = () => {
     core.onExit(
       new WorkerDiedError(
         `Worker ${core.describe()} sent a message that could not be read`,
@@ -64,34 +68,39 @@ function spawnThread(
     );
   };
   try {
-    worker.postMessage({ ...start, flag });
+    worker.postMessage({ ...start, flag, port: childPort }, [childPort]);
   } catch (error) {
+    port.close();
     worker.terminate();
-    throw unclonableArgumentError(
-      start.args,
+    throw unsendableError(
+      start,
       `worker ${core.describe()}`,
       error,
+      cloneError,
     );
   }
   let released = false;
   return {
     waitsForExit: false,
-    send: (message) => worker.postMessage(message),
+    send: (message) => port.postMessage(message),
     requestTerminate() {
       Atomics.store(new Int32Array(flag), 0, 1);
-      worker.postMessage({ t: "terminate" });
+      port.postMessage({ t: "terminate" });
     },
     async kill() {
       // A free event loop answers within a millisecond; give it a little
       // longer (a zero grace period may not have let it see the request).
       if (!terminating) await within(acknowledged.promise, BUSY_PROBE_MS);
       released = true;
+      port.close();
       worker.terminate();
-      return terminating ? undefined : busyThreadNote();
+      // Only a thread that got as far as running its target can be stuck in it.
+      return terminating || !started ? undefined : busyThreadNote();
     },
     release() {
       if (released) return;
       released = true;
+      port.close();
       worker.terminate();
     },
   };
@@ -143,4 +152,5 @@ registerKind(ThreadWorker, {
   type: WorkerType.THREAD,
   persistent: false,
   spawn: spawnThread,
+  cloneError,
 });
