@@ -37,12 +37,16 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 /** Every live worker this process created. */
 export const activeCores: Set<Core> = new Set();
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Resolves true if `promise` settles within `ms`, false otherwise. */
 export async function within(
   promise: Promise<unknown>,
   ms: number,
 ): Promise<boolean> {
-  if (ms === Infinity) {
+  // Timers hold at most 2^31-1 ms (about 24.8 days); anything longer would
+  // fire at once, so it counts as no limit.
+  if (ms > MAX_TIMER_MS) {
     await promise;
     return true;
   }

@@ -206,58 +206,94 @@ function readCommandLine(): string[] | undefined {
 /** The parts of a Deno config file this library looks at. */
 export interface DenoConfig {
   readonly path: string;
-  readonly unstable?: string[];
+  readonly unstable?: string[] | undefined;
 }
 
 let cachedConfig: DenoConfig | null | undefined;
 
 /**
  * The config file this run of Deno most likely uses: the one named on the
- * command line, else the nearest `deno.json(c)` above the main module or the
- * working directory. Null when there is none (or none is readable).
+ * command line (`--config path`, `--config=path`, `-c path`), else the
+ * nearest `deno.json(c)` above the main module (Deno's own rule for
+ * `deno run` and `deno test`), or above the working directory when the main
+ * module is not a file (`deno eval`). Null when there is none, or none is
+ * readable.
  */
 export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
   if (cachedConfig !== undefined) return cachedConfig;
   cachedConfig = null;
   if (cmdline?.includes("--no-config")) return cachedConfig;
-  const named = cmdline?.findIndex((arg) => arg === "--config" || arg === "-c");
   const candidates: string[] = [];
-  if (named !== undefined && named >= 0 && cmdline![named + 1]) {
-    candidates.push(cmdline![named + 1]!);
-  } else {
-    const dirs: string[] = [];
+  const named = namedConfig(cmdline);
+  if (named !== undefined) candidates.push(named);
+  else {
+    let dir: string | undefined;
     if (Deno.mainModule.startsWith("file:")) {
-      dirs.push(new URL(".", Deno.mainModule).pathname);
-    }
-    try {
-      dirs.push(Deno.cwd());
-    } catch {
-      // no read permission for the working directory
-    }
-    for (let dir of dirs) {
-      for (;;) {
-        dir = dir.replace(/\/$/, "");
-        candidates.push(`${dir}/deno.json`, `${dir}/deno.jsonc`);
-        const parent = dir.slice(0, dir.lastIndexOf("/"));
-        if (parent === dir || dir === "") break;
-        dir = parent;
+      dir = decodeURIComponent(new URL(".", Deno.mainModule).pathname);
+    } else {
+      try {
+        dir = Deno.cwd();
+      } catch {
+        // no read permission for the working directory
       }
+    }
+    for (let d = dir; d !== undefined;) {
+      d = d.replace(/\/$/, "");
+      candidates.push(`${d}/deno.json`, `${d}/deno.jsonc`);
+      const parent = d.slice(0, d.lastIndexOf("/"));
+      d = parent === d || d === "" ? undefined : parent;
     }
   }
   for (const path of candidates) {
     try {
       if (
         Deno.permissions.querySync({ name: "read", path }).state !== "granted"
-      ) {
-        continue;
-      }
-      const text = Deno.readTextFileSync(path);
-      const json = JSON.parse(text.replace(/^\s*\/\/.*$/gm, ""));
-      cachedConfig = { path, unstable: json.unstable };
-      return cachedConfig;
+      ) continue;
+      const json = parseJsonc(Deno.readTextFileSync(path));
+      const config: DenoConfig = { path, unstable: json?.unstable };
+      cachedConfig = config;
+      return config;
     } catch {
       // missing or unreadable: try the next one
     }
   }
   return cachedConfig;
+}
+
+function namedConfig(cmdline: string[] | undefined): string | undefined {
+  if (cmdline === undefined) return undefined;
+  for (let i = 0; i < cmdline.length; i++) {
+    const arg = cmdline[i]!;
+    if (arg.startsWith("--config=")) return arg.slice("--config=".length);
+    if ((arg === "--config" || arg === "-c") && cmdline[i + 1]) {
+      return cmdline[i + 1];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Parses JSON with comments and trailing commas (deno.jsonc): comments are
+ * blanked outside strings, then commas before a closing bracket dropped.
+ */
+export function parseJsonc(text: string): { unstable?: string[] } {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else if (c === "/" && text[i + 1] === "*") {
+      i = text.indexOf("*/", i + 2);
+      if (i < 0) break;
+      i++;
+      out += " ";
+    } else out += c;
+  }
+  return JSON.parse(out.replace(/,(\s*[}\]])/g, "$1"));
 }

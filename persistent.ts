@@ -312,11 +312,16 @@ export abstract class PersistentWorker<
         throw new DOMException("No result came in time", "TimeoutError");
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let wake: () => void = () => {};
       await new Promise<void>((resolve) => {
+        wake = resolve;
         this.#waiters.push(resolve);
-        if (left !== Infinity) timer = setTimeout(resolve, left);
+        if (left < 2 ** 31) timer = setTimeout(resolve, left);
       });
       clearTimeout(timer);
+      // A timed-out wait leaves the list (polling must not grow it).
+      const index = this.#waiters.indexOf(wake);
+      if (index >= 0) this.#waiters.splice(index, 1);
     }
   }
 

@@ -92,13 +92,20 @@ function spawnProcess(
   const early: Uint8Array[] = [];
 
   const closeListener = () => {
+    if (listener === undefined) return;
     try {
-      listener?.close();
+      listener.close();
     } catch {
       // already closed
     }
     listener = undefined;
-    Deno.remove(dir, { recursive: true }).catch(() => {});
+    // At once: the child holds what it needs open (socket, control file), and
+    // a parent that dies right after must leave as little behind as it can.
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone
+    }
   };
 
   const died = (status: Deno.CommandStatus, what: string, cause?: unknown) =>
