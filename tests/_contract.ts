@@ -409,6 +409,50 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.ok(worker.error instanceof WorkerTerminatedError);
   });
 
+  test("gives a typed-array result its own buffer", async () => {
+    await using worker = make({ target: () => new Uint16Array([1, 2, 3]) });
+    await worker.wait();
+    const result = worker.result!;
+    assert.deepEqual([...result], [1, 2, 3]);
+    // Not a view into a shared pool: nothing of this process shows through.
+    assert.equal(result.buffer.byteLength, 6);
+    assert.equal(result.byteOffset, 0);
+  });
+
+  test("reports an error whose getters throw", async () => {
+    await using worker = make({
+      target: () => {
+        const error = new Error("boom");
+        Object.defineProperty(error, "bad", {
+          enumerable: true,
+          get() {
+            throw new Error("getter");
+          },
+        });
+        throw error;
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.hasError, true);
+    assert.equal(worker.error?.message, "boom");
+  });
+
+  test("names an initState that cannot be cloned", () => {
+    assert.throws(
+      () => make({ target: () => 1, initState: () => 1 }),
+      (error: Error) =>
+        error instanceof TypeError && /initState/.test(error.message),
+    );
+  });
+
+  test("wait() with a timeout beyond 2^31 ms waits", async () => {
+    await using worker = make({
+      target: () => new Promise((resolve) => setTimeout(() => resolve(1), 50)),
+    });
+    assert.equal(await worker.wait(2 ** 31), true);
+    assert.equal(worker.result, 1);
+  });
+
   test("rejects a negative timeout", async () => {
     await using worker = make({ target: () => 1 });
     await assert.rejects(() => worker.wait(-1), RangeError);

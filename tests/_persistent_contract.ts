@@ -210,6 +210,50 @@ export function persistentSuite(
     assert.equal(worker.userState, 4);
   });
 
+  test("a call()'s result is not held back by the next item", async () => {
+    await using worker = make({
+      target: (x: number, ctx: WorkerContext) => {
+        if (x === 2) { for (;;) ctx.throwIfTerminated(); // runs until stopped
+         }
+        return x;
+      },
+    });
+    const first = worker.call(1);
+    worker.enqueue(2);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const watchdog = new Promise((resolve) => {
+      timer = setTimeout(() => resolve("held back"), 10_000);
+    });
+    assert.equal(await Promise.race([first, watchdog]), 1);
+    clearTimeout(timer);
+    assert.equal(await worker.terminate({ timeout: 5000, force: false }), true);
+  });
+
+  test("an enqueued item whose value cannot be sent ends the worker", async () => {
+    await using worker = make({
+      target: (x: number): unknown => x === 1 ? () => x : x,
+    });
+    for (const x of [0, 1, 2]) worker.enqueue(x);
+    await worker.wait(10_000);
+    assert.equal(worker.hasError, true);
+    assert.ok(worker.error instanceof TypeError);
+    assert.match(worker.error.message, /result of an item/);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [0]);
+  });
+
+  test("concurrent restart() calls make one child, and terminate() during one wins", async () => {
+    await using worker = make({ target: (x: number) => x });
+    const { Worker } = await import("../mod.ts");
+    await Promise.all([worker.restart(), worker.restart()]);
+    assert.equal(Worker.activeChildren().filter((w) => w === worker).length, 1);
+    assert.equal(await worker.call(5), 5);
+    const restarting = worker.restart();
+    assert.equal(await worker.terminate(), true);
+    await assert.rejects(restarting, WorkerTerminatedError);
+    assert.equal(worker.isAlive(), false);
+    assert.equal(Worker.activeChildren().includes(worker), false);
+  });
+
   test("put() waits for room below the high-water mark", async () => {
     await using worker = make({ target: (x: number) => x, highWaterMark: 8 });
     let sum = 0;

@@ -1,6 +1,7 @@
 /** Process-only behaviour: external kills, orphaned children, environment. */
 import assert from "node:assert/strict";
 import {
+  PersistentProcessWorker,
   ProcessWorker,
   WorkerDiedError,
   WorkerTerminatedError,
@@ -174,5 +175,78 @@ Deno.test("ProcessWorker target keeps none of the child's setup grants", async (
       [],
       `${guard} guard: ${states.join(" ")}`,
     );
+  }
+});
+
+Deno.test("PersistentProcessWorker refuses a SharedArrayBuffer item, which cannot leave the process", async () => {
+  await using worker = new PersistentProcessWorker({
+    target: (x: unknown) => x,
+  });
+  assert.throws(
+    () => worker.enqueue(new SharedArrayBuffer(4)),
+    (error: Error) =>
+      error instanceof TypeError && /argument 0/.test(error.message),
+  );
+  assert.equal(await worker.call(1), 1);
+});
+
+Deno.test("PersistentProcessWorker whose restart cannot spawn is dead, not stuck", async () => {
+  // In a child Deno, because it revokes its own permission to spawn.
+  const script = `
+    import { PersistentProcessWorker } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+    const w = new PersistentProcessWorker({ target: (x) => x });
+    await w.wait();
+    await Deno.permissions.revoke({ name: "run" });
+    const restart = await w.restart().then(() => "restarted", (e) => e.name);
+    console.log(restart, w.isAlive(), await w.wait(1000), w.hasError);`;
+  const { stdout, stderr, code } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.equal(
+    new TextDecoder().decode(stdout),
+    "NotCapable false true true\n",
+  );
+});
+
+Deno.test("ProcessWorker child uses the parent's deno.jsonc (comments, trailing commas, import map)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pyworkers-jsonc-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/deno.jsonc`,
+      `{
+        // an import map the module target needs, and worker options
+        "imports": { "greeting": "./greeting.ts", },
+        "unstable": ["worker-options", /* for threads */],
+      }`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/greeting.ts`,
+      `export default () => "hi";`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/main.ts`,
+      `import { ProcessWorker, ThreadWorker } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };
+       const p = new ProcessWorker({ target: { module: "greeting" } });
+       const t = new ThreadWorker({ target: () => 1, permissions: "none" });
+       await Promise.all([p.wait(), t.wait()]);
+       console.log(p.error?.message ?? p.result, t.error?.message ?? t.result);`,
+    );
+    const { stdout, stderr, code } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-lock", `${dir}/main.ts`],
+      cwd: "/",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout), "hi 1\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -127,3 +127,24 @@ Deno.test("ThreadWorker reports a target that closes its own thread", async () =
   assert.ok(worker.error instanceof WorkerDiedError);
   assert.equal(worker.error.exitCode, 0);
 });
+
+Deno.test("ThreadWorker target's own postMessage can neither break nor forge the protocol", async () => {
+  await using worker = new ThreadWorker({
+    target: () => {
+      const post = (globalThis as unknown as { postMessage(m: unknown): void })
+        .postMessage;
+      post(null);
+      post({
+        t: "done",
+        ok: true,
+        value: "forged",
+        userState: 0,
+        stateSent: true,
+      });
+      return "real";
+    },
+  });
+  await worker.wait(5000);
+  assert.equal(worker.error, undefined);
+  assert.equal(worker.result, "real");
+});
