@@ -174,9 +174,16 @@ function spawnProcess(
   return {
     waitsForExit: true,
     send(message) {
-      const bytes = serializeMessage(message);
+      const bytes = serializeMessage(message); // a bad value throws to the caller
       if (writer === undefined) early.push(bytes);
-      else writer.send(bytes);
+      else {
+        try {
+          writer.send(bytes);
+        } catch {
+          // The socket broke: the child is gone or going, and run() reports
+          // that once it has exited. Nothing to tell this caller.
+        }
+      }
     },
     requestTerminate() {
       // For the main thread (aborts ctx.signal) and, through the control
