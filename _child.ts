@@ -7,7 +7,7 @@
  * @module
  */
 import { WorkerTerminatedError } from "./errors.ts";
-import { encodeError } from "./_serialize.ts";
+import { encodeError } from "./_error_codec.ts";
 import { loadTarget } from "./_target.ts";
 import type { WorkerContext, WorkerId, WorkerInfo } from "./_types.ts";
 import type {

@@ -7,7 +7,7 @@
  * @module
  */
 import { WorkerDiedError, WorkerTerminatedError } from "./errors.ts";
-import { asError, decodeError } from "./_serialize.ts";
+import { asError, decodeError } from "./_error_codec.ts";
 import type { WorkerId } from "./_types.ts";
 import type { ChildMessage, ItemResult, ParentMessage } from "./_wire.ts";
 

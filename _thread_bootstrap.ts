@@ -12,7 +12,7 @@
 /// <reference lib="deno.worker" />
 import { ChildRuntime } from "./_child.ts";
 import { currentTid } from "./_ids.ts";
-import { cloneError } from "./_serialize.ts";
+import { cloneError } from "./_error_codec.ts";
 import type { ChildMessage, ParentMessage, StartMessage } from "./_wire.ts";
 
 const scope = globalThis as unknown as DedicatedWorkerGlobalScope;

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import type { Encoded } from "./_serialize.ts";
+import type { Encoded } from "./_error_codec.ts";
 
 /** How the child finds its target. */
 export type TargetSpec =

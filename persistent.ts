@@ -20,7 +20,8 @@ import {
 } from "./_base.ts";
 import type { Core } from "./_core.ts";
 import { WorkerClosedError, WorkerTerminatedError } from "./errors.ts";
-import { asError, decodeError, unsendableError } from "./_serialize.ts";
+import { asError, decodeError } from "./_error_codec.ts";
+import { unsendableError } from "./_serialize.ts";
 import { ProcessWorker } from "./process.ts";
 import { ThreadWorker } from "./thread.ts";
 import {

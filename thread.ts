@@ -8,7 +8,8 @@ import { type Backend, type Core, within } from "./_core.ts";
 import { WorkerDiedError } from "./errors.ts";
 import { busyThreadNote } from "./_compat.ts";
 import { threadPermissions } from "./_permissions.ts";
-import { cloneError, unsendableError } from "./_serialize.ts";
+import { cloneError } from "./_error_codec.ts";
+import { unsendableError } from "./_serialize.ts";
 import { type WorkerOptions, WorkerType } from "./_types.ts";
 import type { ChildMessage, StartMessage } from "./_wire.ts";
 

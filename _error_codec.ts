@@ -1,0 +1,191 @@
+/**
+ * How errors cross a worker boundary, and the structured-clone check.
+ *
+ * The clone algorithm drops an error's class and own properties, so errors
+ * a target throws are encoded explicitly: `name`, `message`, `stack`,
+ * `cause` and cloneable own properties, and the library's error classes are
+ * rebuilt as real instances on the other side. This module has no
+ * `node:v8`, so thread children load it cheaply; process serialization is in
+ * _serialize.ts.
+ *
+ * @module
+ */
+import {
+  WorkerClosedError,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "./errors.ts";
+
+const LIBRARY_ERRORS: Record<string, { prototype: Error }> = {
+  WorkerTerminatedError,
+  WorkerDiedError,
+  WorkerClosedError,
+};
+
+const BUILTIN_ERRORS: Record<string, { prototype: Error }> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+  AggregateError,
+};
+
+/** An error flattened into cloneable data. */
+export interface EncodedError {
+  readonly kind: "error";
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+  readonly cause?: Encoded;
+  readonly props: Record<string, unknown>;
+}
+
+/** A thrown value that is not an Error. */
+export interface EncodedValue {
+  readonly kind: "value";
+  readonly value: unknown;
+}
+
+/** A thrown value in a form that survives structured cloning. */
+export type Encoded = EncodedError | EncodedValue;
+
+/**
+ * Why `value` cannot be structured-cloned, or undefined if it can.
+ * Primitives are answered without cloning (only symbols fail); objects are
+ * cloned once to find out.
+ */
+export function cloneError(value: unknown): unknown {
+  const type = typeof value;
+  if (type === "symbol") {
+    return new DOMException(
+      `${String(value)} could not be cloned`,
+      "DataCloneError",
+    );
+  }
+  if (type !== "object" && type !== "function") return undefined;
+  if (value === null) return undefined;
+  try {
+    structuredClone(value);
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+/** Whether an error property can cross every boundary (threads and processes). */
+function cloneable(value: unknown): boolean {
+  // node:v8 (processes) also refuses these, which structured cloning accepts.
+  return cloneError(value) === undefined &&
+    !(value instanceof SharedArrayBuffer) &&
+    !(value instanceof WebAssembly.Module);
+}
+
+/** Reads a property that may be a throwing getter or behind a proxy. */
+function read(object: object, key: PropertyKey): unknown {
+  try {
+    return (object as Record<PropertyKey, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A description of any value that never throws. */
+function describe(value: unknown): string {
+  try {
+    return Deno.inspect(value);
+  } catch {
+    try {
+      return String(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+}
+
+/**
+ * Flattens anything a target threw into cloneable data. Never throws: an
+ * error whose getters throw, or a proxy, is described as well as it can be.
+ */
+export function encodeError(thrown: unknown, depth = 0): Encoded {
+  try {
+    if (!(thrown instanceof Error)) {
+      return {
+        kind: "value",
+        value: cloneable(thrown) ? thrown : describe(thrown),
+      };
+    }
+    const props: Record<string, unknown> = {};
+    for (const key of Object.keys(thrown)) {
+      if (key === "cause" || key === "name" || key === "message") continue;
+      const value = read(thrown, key);
+      if (cloneable(value)) props[key] = value;
+    }
+    const stack = read(thrown, "stack");
+    const hasCause = (() => {
+      try {
+        return "cause" in thrown;
+      } catch {
+        return false;
+      }
+    })();
+    return {
+      kind: "error",
+      name: String(read(thrown, "name") ?? "Error"),
+      message: String(read(thrown, "message") ?? ""),
+      stack: typeof stack === "string" ? stack : undefined,
+      props,
+      ...(hasCause && depth < 16
+        ? { cause: encodeError(read(thrown, "cause"), depth + 1) }
+        : {}),
+    };
+  } catch (error) {
+    return {
+      kind: "error",
+      name: "Error",
+      message: `The target threw a value that could not be described: ${
+        describe(error)
+      }`,
+      stack: undefined,
+      props: {},
+    };
+  }
+}
+
+/** Rebuilds what {@linkcode encodeError} flattened. */
+export function decodeError(encoded: Encoded): unknown {
+  if (encoded.kind === "value") return encoded.value;
+  const ctor = LIBRARY_ERRORS[encoded.name] ?? BUILTIN_ERRORS[encoded.name] ??
+    Error;
+  const error = Object.create(ctor.prototype) as Error;
+  const define = (key: string, value: unknown) =>
+    Object.defineProperty(error, key, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  define("message", encoded.message);
+  if (encoded.name !== ctor.prototype.name) define("name", encoded.name);
+  else if (LIBRARY_ERRORS[encoded.name]) define("name", encoded.name);
+  define("stack", encoded.stack);
+  if (encoded.cause !== undefined) define("cause", decodeError(encoded.cause));
+  Object.assign(error, encoded.props);
+  return error;
+}
+
+/** Wraps a thrown non-Error value so that `worker.error` is always an Error. */
+export function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  let shown: string;
+  try {
+    shown = Deno.inspect(thrown);
+  } catch {
+    shown = String(thrown);
+  }
+  return new Error(`Worker target threw a non-Error value: ${shown}`, {
+    cause: thrown,
+  });
+}
