@@ -397,6 +397,12 @@ export class PersistentThreadWorker<
 > extends PersistentWorker<A, R> {
   /** `WorkerType.THREAD`. */
   static readonly workerType: WorkerType = WorkerType.THREAD;
+  /** True. */
+  static readonly isThread: boolean = true;
+  /** False. */
+  static readonly isProcess: boolean = false;
+  /** False. */
+  static readonly isRemote: boolean = false;
 }
 
 /**
@@ -420,6 +426,12 @@ export class PersistentProcessWorker<
 > extends PersistentWorker<A, R> {
   /** `WorkerType.PROCESS`. */
   static readonly workerType: WorkerType = WorkerType.PROCESS;
+  /** False. */
+  static readonly isThread: boolean = false;
+  /** True. */
+  static readonly isProcess: boolean = true;
+  /** False. */
+  static readonly isRemote: boolean = false;
 }
 
 // The same children as their one-shot twins, in persistent mode.

@@ -1,3 +1,4 @@
+import { type Worker, WorkerTerminatedError } from "../mod.ts";
 /**
  * Helpers shared by the benchmarks and the memory script. Nothing here is
  * timed: these only start baselines, wait for children and clean up.
@@ -138,5 +139,23 @@ export async function untilClosed(conn: Deno.Conn): Promise<void> {
     }
   } finally {
     conn.close();
+  }
+}
+
+/** Throws unless `worker` ended terminated, gracefully or by force as expected. */
+export function checkTerminated(
+  worker: Worker,
+  dead: boolean,
+  forced: boolean,
+): void {
+  const error = worker.error;
+  if (
+    !dead || !(error instanceof WorkerTerminatedError) ||
+    error.forced !== forced
+  ) {
+    throw new Error(
+      `Expected a ${forced ? "forced" : "graceful"} termination, got ` +
+        `dead=${dead}, error=${Deno.inspect(error)}`,
+    );
   }
 }

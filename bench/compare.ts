@@ -40,9 +40,14 @@ import {
   ThreadWorker,
   Worker,
   type WorkerContext,
-  WorkerTerminatedError,
 } from "../mod.ts";
-import { Rendezvous, untilClosed, waitForExit, waitForFlag } from "./_util.ts";
+import {
+  checkTerminated,
+  Rendezvous,
+  untilClosed,
+  waitForExit,
+  waitForFlag,
+} from "./_util.ts";
 
 /** Repetition counts, shared with the Node script. */
 const CONFIG = {
@@ -99,23 +104,6 @@ function median(samples: readonly number[]): number {
 function check(value: unknown, expected: unknown): void {
   if (value !== expected) {
     throw new Error(`Expected ${expected}, got ${Deno.inspect(value)}`);
-  }
-}
-
-function checkTerminated(
-  worker: ThreadWorker | ProcessWorker,
-  dead: boolean,
-  forced: boolean,
-): void {
-  const error = worker.error;
-  if (
-    !dead || !(error instanceof WorkerTerminatedError) ||
-    error.forced !== forced
-  ) {
-    throw new Error(
-      `Expected a ${forced ? "forced" : "graceful"} termination, got ` +
-        `dead=${dead}, error=${Deno.inspect(error)}`,
-    );
   }
 }
 

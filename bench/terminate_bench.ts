@@ -23,13 +23,9 @@
  *
  * @module
  */
+import { ProcessWorker, ThreadWorker, type WorkerContext } from "../mod.ts";
 import {
-  ProcessWorker,
-  ThreadWorker,
-  type WorkerContext,
-  WorkerTerminatedError,
-} from "../mod.ts";
-import {
+  checkTerminated,
   firstLine,
   fixture,
   Rendezvous,
@@ -75,23 +71,6 @@ const forcedProcess = async (path: string) => {
     // spin
   }
 };
-
-function checkTerminated(
-  worker: ThreadWorker | ProcessWorker,
-  dead: boolean,
-  forced: boolean,
-): void {
-  const error = worker.error;
-  if (
-    !dead || !(error instanceof WorkerTerminatedError) ||
-    error.forced !== forced
-  ) {
-    throw new Error(
-      `Expected a ${forced ? "forced" : "graceful"} termination, got ` +
-        `dead=${dead}, error=${Deno.inspect(error)}`,
-    );
-  }
-}
 
 /** How long a forced thread gets to answer the escape hatch (untimed). */
 const PROBE_MS = 100;
