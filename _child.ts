@@ -28,6 +28,7 @@ export interface ChildTransport {
 /** Results are sent in batches: when this many are waiting, before the last queued item, or after FLUSH_MS. */
 const FLUSH_ITEMS = 64;
 const FLUSH_MS = 5;
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown })?.then === "function";
 }
