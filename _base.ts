@@ -26,6 +26,8 @@ export interface Kind {
   spawn(core: Core, start: StartMessage, options: WorkerOptions): Backend;
   /** Why a value cannot be sent to this kind's child, or undefined. */
   cloneError(value: unknown): unknown;
+  /** The bytes a value takes on the way (kinds with a size limit). */
+  sizeOf?(value: unknown): number;
 }
 
 const kinds = new Map<abstract new (...args: never[]) => unknown, Kind>();
@@ -58,26 +60,26 @@ export function startWorker(
     core.notRun();
     return core;
   }
-  const args = options.args ?? [];
-  if (!Array.isArray(args)) {
-    throw new TypeError(
-      `Cannot use ${Deno.inspect(args)} as args: expected an array`,
-    );
-  }
-  normalizeGrant(options.permissions ?? "inherit");
-  const start: StartMessage = {
-    t: "start",
-    target: describeTarget(options.target as never),
-    args,
-    initState,
-    persistent: kind.persistent,
-    name: options.name,
-    userid: options.userid,
-    host: worker.parentHost,
-    parentId: worker.parentId,
-    fallbackTid: syntheticThreadId(),
-  };
   try {
+    const args = options.args ?? [];
+    if (!Array.isArray(args)) {
+      throw new TypeError(
+        `Cannot use ${Deno.inspect(args)} as args: expected an array`,
+      );
+    }
+    normalizeGrant(options.permissions ?? "inherit");
+    const start: StartMessage = {
+      t: "start",
+      target: describeTarget(options.target as never),
+      args,
+      initState,
+      persistent: kind.persistent,
+      name: options.name,
+      userid: options.userid,
+      host: worker.parentHost,
+      parentId: worker.parentId,
+      fallbackTid: syntheticThreadId(),
+    };
     core.attach(kind.spawn(core, start, options));
   } catch (error) {
     // The worker must not look alive with no child behind it.

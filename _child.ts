@@ -7,7 +7,7 @@
  * @module
  */
 import { WorkerTerminatedError } from "./errors.ts";
-import { encodeError } from "./_error_codec.ts";
+import { type Encoded, encodeError } from "./_error_codec.ts";
 import { loadTarget } from "./_target.ts";
 import type { WorkerContext, WorkerId, WorkerInfo } from "./_types.ts";
 import type {
@@ -45,6 +45,7 @@ export class ChildRuntime {
   #closed = false;
   #wake: (() => void) | undefined;
   #pending: { result: ItemResult; call: boolean }[] = [];
+  #pendingCall = false;
   /** Set when an enqueued item's value could not be sent: the worker ends with it. */
   #fatal: Error | undefined;
   #pendingSince = 0;
@@ -143,6 +144,13 @@ export class ChildRuntime {
       outcome = { ok: false, error };
     }
     this.#flush();
+    // An enqueued item whose value could not be sent came before whatever
+    // ended the loop after it (unless that was a stop request).
+    if (
+      this.#fatal !== undefined && outcome.ok === false &&
+      outcome.error !== this.#fatal &&
+      !(outcome.error instanceof WorkerTerminatedError)
+    ) outcome = { ok: false, error: this.#fatal };
     this.#finish(outcome);
   }
 
@@ -161,9 +169,10 @@ export class ChildRuntime {
       // Results wait in batches only while more items are queued and for at
       // most FLUSH_MS: never behind the last queued item (which may be slow,
       // or killed before they went out).
+      // A call()'s result never waits: its caller is waiting for it.
       if (
         this.#pending.length > 0 &&
-        (this.#queue.length === 0 ||
+        (this.#pendingCall || this.#queue.length === 0 ||
           Date.now() - this.#pendingSince >= FLUSH_MS)
       ) this.#flushOrFail();
       // As in the original: the item's arguments replace the leading defaults.
@@ -176,9 +185,9 @@ export class ChildRuntime {
         }
         this.#result({ seq: item.seq, ok: true, value }, item.call);
       } catch (error) {
-        if (!item.call || this.terminated) throw error;
+        if (error === this.#fatal || !item.call || this.terminated) throw error;
         this.#result(
-          { seq: item.seq, ok: false, error: encodeError(error) },
+          { seq: item.seq, ok: false, error: this.#encode(error) },
           item.call,
         );
       }
@@ -190,6 +199,13 @@ export class ChildRuntime {
   #result(result: ItemResult, call: boolean): void {
     if (this.#pending.length === 0) this.#pendingSince = Date.now();
     this.#pending.push({ result, call });
+    this.#pendingCall ||= call;
+  }
+
+  /** Encodes an error with what this transport can carry. */
+  #encode(error: unknown): Encoded {
+    const check = this.#transport.cloneError;
+    return encodeError(error, (value) => check(value) === undefined);
   }
 
   /** Flushes; if an enqueued item's value could not be sent, ends the loop with that. */
@@ -202,6 +218,7 @@ export class ChildRuntime {
     if (this.#pending.length === 0) return;
     const pending = this.#pending;
     this.#pending = [];
+    this.#pendingCall = false;
     try {
       this.#transport.send({
         t: "results",
@@ -227,7 +244,7 @@ export class ChildRuntime {
           results: [{
             seq: result.seq,
             ok: false,
-            error: encodeError(failure),
+            error: this.#encode(failure),
           }],
         });
       }
@@ -251,7 +268,9 @@ export class ChildRuntime {
   #finish(outcome: Outcome): void {
     const state = this.context.userState;
     try {
-      this.#transport.send(done(outcome, state, true));
+      this.#transport.send(
+        done(outcome, state, true, (error) => this.#encode(error)),
+      );
       return;
     } catch {
       // Something could not be cloned: find out what, and report that instead.
@@ -276,6 +295,7 @@ export class ChildRuntime {
           outcome,
           stateError === undefined ? state : undefined,
           !stateError,
+          (error) => this.#encode(error),
         ),
       );
     } catch (error) {
@@ -301,13 +321,14 @@ function done(
   outcome: Outcome,
   userState: unknown,
   stateSent: boolean,
+  encode: (error: unknown) => Encoded,
 ): ChildMessage {
   return outcome.ok
     ? { t: "done", ok: true, value: outcome.value, userState, stateSent }
     : {
       t: "done",
       ok: false,
-      error: encodeError(outcome.error),
+      error: encode(outcome.error),
       userState,
       stateSent,
     };

@@ -108,20 +108,26 @@ function describe(value: unknown): string {
 /**
  * Flattens anything a target threw into cloneable data. Never throws: an
  * error whose getters throw, or a proxy, is described as well as it can be.
+ * `canSend` tells which values the transport can carry as they are (a
+ * process's `node:v8` refuses some that structured cloning accepts).
  */
-export function encodeError(thrown: unknown, depth = 0): Encoded {
+export function encodeError(
+  thrown: unknown,
+  canSend: (value: unknown) => boolean = cloneable,
+  depth = 0,
+): Encoded {
   try {
     if (!(thrown instanceof Error)) {
       return {
         kind: "value",
-        value: cloneable(thrown) ? thrown : describe(thrown),
+        value: canSend(thrown) ? thrown : describe(thrown),
       };
     }
     const props: Record<string, unknown> = {};
     for (const key of Object.keys(thrown)) {
       if (key === "cause" || key === "name" || key === "message") continue;
       const value = read(thrown, key);
-      if (cloneable(value)) props[key] = value;
+      if (canSend(value)) props[key] = value;
     }
     const stack = read(thrown, "stack");
     const hasCause = (() => {
@@ -138,7 +144,7 @@ export function encodeError(thrown: unknown, depth = 0): Encoded {
       stack: typeof stack === "string" ? stack : undefined,
       props,
       ...(hasCause && depth < 16
-        ? { cause: encodeError(read(thrown, "cause"), depth + 1) }
+        ? { cause: encodeError(read(thrown, "cause"), canSend, depth + 1) }
         : {}),
     };
   } catch (error) {

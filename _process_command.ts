@@ -40,7 +40,11 @@ export function childCommand(
   else if (!Array.isArray(base.run)) setup.push({ name: "run" });
   if (BOOTSTRAP.protocol !== "file:") {
     setup.push({ name: "import", value: BOOTSTRAP.host });
-  } else if (requested !== "inherit" && base.import === false) {
+  } else if (
+    requested !== "inherit" &&
+    (base.import === false ||
+      (Array.isArray(base.import) && base.import.length === 0))
+  ) {
     // Without any --allow-import, Deno lets every child import from its
     // default hosts (jsr.io, deno.land, ...), and --deny-import does not stop
     // that (measured on 2.8.2). An explicit grant replaces the default list:

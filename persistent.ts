@@ -21,7 +21,7 @@ import {
 import type { Core } from "./_core.ts";
 import { WorkerClosedError, WorkerTerminatedError } from "./errors.ts";
 import { asError, decodeError } from "./_error_codec.ts";
-import { unsendableError } from "./_serialize.ts";
+import { MAX_MESSAGE_BYTES, unsendableError } from "./_serialize.ts";
 import { ProcessWorker } from "./process.ts";
 import { ThreadWorker } from "./thread.ts";
 import {
@@ -31,6 +31,9 @@ import {
   WorkerType,
 } from "./_types.ts";
 import type { Item, ItemResult } from "./_wire.ts";
+
+/** The most argument bytes one message to a child carries (one item at least). */
+const BATCH_BYTES = 64 * 1024 * 1024;
 
 /** Items a child holds at most before results flow back.
  *
@@ -113,7 +116,7 @@ export abstract class PersistentWorker<
   static override readonly isPersistent: true = true;
 
   #seq = 0;
-  #outbox: Item[] = [];
+  #outbox: { item: Item; bytes: number }[] = [];
   #inFlight = 0;
   #flushQueued = false;
   #closeSent = false;
@@ -133,7 +136,13 @@ export abstract class PersistentWorker<
    */
   constructor(options: PersistentWorkerOptions<A, R>) {
     super(options as WorkerOptions<A, number>);
-    this.#highWaterMark = options.highWaterMark ?? 4096;
+    const highWaterMark = options.highWaterMark ?? 4096;
+    if (!Number.isInteger(highWaterMark) || highWaterMark < 1) {
+      throw new RangeError(
+        `Cannot use highWaterMark ${highWaterMark}: expected an integer >= 1`,
+      );
+    }
+    this.#highWaterMark = highWaterMark;
     this.#attach(coreOf(this));
   }
 
@@ -181,11 +190,21 @@ export abstract class PersistentWorker<
     // Refill only once half the window is free: topping it up after every
     // small batch of results would split the stream into ever smaller
     // messages (and the child flushes early whenever it runs dry).
-    const room = PERSISTENT_WINDOW - this.#inFlight;
-    if (room >= PERSISTENT_WINDOW / 2 && this.#outbox.length > 0) {
-      const items = this.#outbox.splice(0, room);
-      this.#inFlight += items.length;
-      core.send({ t: "items", items });
+    let room = PERSISTENT_WINDOW - this.#inFlight;
+    if (room >= PERSISTENT_WINDOW / 2) {
+      while (room > 0 && this.#outbox.length > 0) {
+        // A message holds at most BATCH_BYTES of arguments (one item at least).
+        let count = 0;
+        let bytes = 0;
+        while (
+          count < room && count < this.#outbox.length &&
+          (count === 0 || bytes + this.#outbox[count]!.bytes <= BATCH_BYTES)
+        ) bytes += this.#outbox[count++]!.bytes;
+        const entries = this.#outbox.splice(0, count);
+        this.#inFlight += count;
+        room -= count;
+        core.send({ t: "items", items: entries.map((entry) => entry.item) });
+      }
     }
     if (core.closed && this.#outbox.length === 0 && !this.#closeSent) {
       this.#closeSent = true;
@@ -203,20 +222,27 @@ export abstract class PersistentWorker<
       );
     }
     // Checked here so the caller gets the error, not the whole batch later.
-    const check = kindOf(this.constructor).cloneError;
+    const kind = kindOf(this.constructor);
+    let bytes = 0;
     for (const arg of args) {
-      const error = check(arg);
+      const error = kind.cloneError(arg);
       if (error !== undefined) {
         throw unsendableError(
           { args },
           `worker ${core.describe()}`,
           error,
-          check,
+          kind.cloneError,
         );
       }
+      bytes += kind.sizeOf?.(arg) ?? 0;
+    }
+    if (bytes > MAX_MESSAGE_BYTES) {
+      throw new RangeError(
+        `Cannot send an item of ${bytes} bytes to worker ${core.describe()} as the limit is ${MAX_MESSAGE_BYTES}`,
+      );
     }
     const seq = this.#seq++;
-    this.#outbox.push({ seq, args, call });
+    this.#outbox.push({ item: { seq, args, call }, bytes });
     if (!this.#flushQueued) {
       // Batch every item enqueued in this turn into one message.
       this.#flushQueued = true;

@@ -24,6 +24,7 @@ import { childCommand } from "./_process_command.ts";
 import { WorkerDiedError } from "./errors.ts";
 import {
   deserializeMessage,
+  serializedSize,
   serializeError,
   serializeMessage,
   unsendableError,
@@ -253,4 +254,5 @@ registerKind(ProcessWorker, {
   persistent: false,
   spawn: spawnProcess,
   cloneError: serializeError,
+  sizeOf: serializedSize,
 });

@@ -220,6 +220,7 @@ export function persistentSuite(
     });
     const first = worker.call(1);
     worker.enqueue(2);
+    worker.enqueue(3); // queued behind: item 2 is not the last one
     let timer: ReturnType<typeof setTimeout> | undefined;
     const watchdog = new Promise((resolve) => {
       timer = setTimeout(() => resolve("held back"), 10_000);
@@ -227,6 +228,30 @@ export function persistentSuite(
     assert.equal(await Promise.race([first, watchdog]), 1);
     clearTimeout(timer);
     assert.equal(await worker.terminate({ timeout: 5000, force: false }), true);
+  });
+
+  test("the first failure ends the worker: an unsendable value before a throw", async () => {
+    await using worker = make({
+      target: (x: string): unknown => {
+        if (x === "throw") throw new Error("later");
+        return x === "bad" ? () => x : x;
+      },
+    });
+    // "x" keeps "throw" from being the last queued item, so the unsendable
+    // value is still waiting in the child's batch when "throw" throws.
+    for (const x of ["ok", "bad", "throw", "x"]) worker.enqueue(x);
+    await worker.wait(10_000);
+    assert.ok(worker.error instanceof TypeError);
+    assert.match(worker.error.message, /result of an item/);
+  });
+
+  test("refuses a highWaterMark below 1", () => {
+    for (const highWaterMark of [0, -1, 1.5, NaN]) {
+      assert.throws(
+        () => make({ target: (x: number) => x, highWaterMark }),
+        RangeError,
+      );
+    }
   });
 
   test("an enqueued item whose value cannot be sent ends the worker", async () => {

@@ -1,6 +1,11 @@
 /** Permission descriptors mean the same for every kind, however they are spelled. */
 import assert from "node:assert/strict";
-import { ProcessWorker, ThreadWorker, type WorkerOptions } from "../mod.ts";
+import {
+  type PermissionDescriptor,
+  ProcessWorker,
+  ThreadWorker,
+  type WorkerOptions,
+} from "../mod.ts";
 import { childCommand } from "../_process_command.ts";
 
 const kinds = [
@@ -94,7 +99,10 @@ Deno.test("childCommand() replaces Deno's default import hosts when imports are 
     controlPath: "/tmp/x/c",
     bootstrap: new URL("file:///lib/_process_bootstrap.ts"),
   };
-  for (const permissions of ["none", { read: true }] as const) {
+  const denials: PermissionDescriptor[] = ["none", { read: true }, {
+    import: [],
+  }];
+  for (const permissions of denials) {
     const { args, revoke } = childCommand({ permissions }, paths);
     const imports = args.filter((arg) => arg.startsWith("--allow-import"));
     assert.deepEqual(imports, ["--allow-import=127.0.0.1:9"]);

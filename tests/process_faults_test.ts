@@ -250,3 +250,26 @@ Deno.test("ProcessWorker child uses the parent's deno.jsonc (comments, trailing 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ProcessWorker reports an error carrying a value only threads can take", async () => {
+  await using worker = new ProcessWorker({
+    target: () => {
+      throw Object.assign(new Error("boom"), {
+        detail: { buffer: new SharedArrayBuffer(4) },
+      });
+    },
+  });
+  await worker.wait(10_000);
+  assert.equal(worker.error?.message, "boom");
+});
+
+Deno.test("PersistentProcessWorker splits large items across messages", async () => {
+  await using worker = new PersistentProcessWorker({
+    target: (bytes: Uint8Array) => bytes.length,
+  });
+  const size = 30 * 1024 * 1024; // three of these exceed one message's 64 MiB
+  const lengths = await Promise.all(
+    [1, 2, 3].map((n) => worker.call(new Uint8Array(size).fill(n))),
+  );
+  assert.deepEqual(lengths, [size, size, size]);
+});
