@@ -273,9 +273,4 @@ export class Core {
     this.onExit(this.#forcedError(note));
     return !this.alive;
   }
-
-  /** For persistent workers: whether terminate was asked for. */
-  get terminateRequested(): boolean {
-    return this.#terminateRequested;
-  }
 }

@@ -12,6 +12,7 @@
  */
 import {
   coreOf,
+  type Kind,
   kindOf,
   optionsOf,
   registerKind,
@@ -124,6 +125,8 @@ export abstract class PersistentWorker<
   #calls = new Map<number, Call>();
   #waiters: (() => void)[] = [];
   #highWaterMark: number;
+  /** This class's kind, looked up once: `#submit` runs for every item. */
+  readonly #kind: Kind = kindOf(this.constructor);
   #restarting: Promise<void> | undefined;
   #restartCancelled = false;
 
@@ -222,7 +225,7 @@ export abstract class PersistentWorker<
       );
     }
     // Checked here so the caller gets the error, not the whole batch later.
-    const kind = kindOf(this.constructor);
+    const kind = this.#kind;
     let bytes = 0;
     for (const arg of args) {
       const error = kind.cloneError(arg);
