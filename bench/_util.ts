@@ -1,4 +1,8 @@
-import { type Worker, WorkerTerminatedError } from "../mod.ts";
+import {
+  type Worker,
+  type WorkerContext,
+  WorkerTerminatedError,
+} from "../mod.ts";
 /**
  * Helpers shared by the benchmarks and the memory script. Nothing here is
  * timed: these only start baselines, wait for children and clean up.
@@ -159,3 +163,37 @@ export function checkTerminated(
     );
   }
 }
+
+// Stop-bench targets, shared by terminate_bench.ts and compare.ts. They are
+// shipped to workers as source, so each is self-contained.
+
+/** Says it started (slot 0 of `sab`), then loops on `throwIfTerminated()`. */
+export const gracefulThread = (
+  sab: SharedArrayBuffer,
+  ctx: WorkerContext,
+): never => {
+  const flag = new Int32Array(sab);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+  for (;;) ctx.throwIfTerminated();
+};
+
+/**
+ * Connects to `path` (held open until the process exits: its end tells the
+ * bench it is gone), then loops on `throwIfTerminated()`.
+ */
+export const gracefulProcess = async (
+  path: string,
+  ctx: WorkerContext,
+): Promise<never> => {
+  const _conn = await Deno.connect({ transport: "unix", path });
+  for (;;) ctx.throwIfTerminated();
+};
+
+/** Connects to `path`, then spins without ever looking at `ctx`. */
+export const forcedProcess = async (path: string): Promise<never> => {
+  const _conn = await Deno.connect({ transport: "unix", path });
+  for (;;) {
+    // spin
+  }
+};

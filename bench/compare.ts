@@ -39,10 +39,12 @@ import {
   ProcessWorker,
   ThreadWorker,
   Worker,
-  type WorkerContext,
 } from "../mod.ts";
 import {
   checkTerminated,
+  forcedProcess,
+  gracefulProcess,
+  gracefulThread,
   Rendezvous,
   untilClosed,
   waitForExit,
@@ -69,23 +71,6 @@ const NPM = Deno.env.get("NPM") ?? "npm";
 
 // Targets are shipped as source: they must be self-contained.
 const identity = (x: number) => x;
-const gracefulThread = (sab: SharedArrayBuffer, ctx: WorkerContext) => {
-  const flag = new Int32Array(sab);
-  Atomics.store(flag, 0, 1);
-  Atomics.notify(flag, 0);
-  for (;;) ctx.throwIfTerminated();
-};
-const gracefulProcess = async (path: string, ctx: WorkerContext) => {
-  // Held open until the process exits: its end tells that it is gone.
-  const _conn = await Deno.connect({ transport: "unix", path });
-  for (;;) ctx.throwIfTerminated();
-};
-const forcedProcess = async (path: string) => {
-  const _conn = await Deno.connect({ transport: "unix", path });
-  for (;;) {
-    // spin, never looking at ctx
-  }
-};
 
 // ---------------------------------------------------------------- helpers
 

@@ -23,11 +23,14 @@
  *
  * @module
  */
-import { ProcessWorker, ThreadWorker, type WorkerContext } from "../mod.ts";
+import { ProcessWorker, ThreadWorker } from "../mod.ts";
 import {
   checkTerminated,
   firstLine,
   fixture,
+  forcedProcess,
+  gracefulProcess,
+  gracefulThread,
   Rendezvous,
   spawnDeno,
   untilClosed,
@@ -42,12 +45,6 @@ const THREAD = { n: 100, warmup: 10 };
 const PROCESS = { n: 30, warmup: 3 };
 
 // Targets are shipped as source: they must be self-contained.
-const gracefulThread = (sab: SharedArrayBuffer, ctx: WorkerContext) => {
-  const flag = new Int32Array(sab);
-  Atomics.store(flag, 0, 1);
-  Atomics.notify(flag, 0);
-  for (;;) ctx.throwIfTerminated();
-};
 const forcedThread = (sab: SharedArrayBuffer) => {
   const flag = new Int32Array(sab);
   Atomics.store(flag, 0, 1);
@@ -59,17 +56,6 @@ const forcedThread = (sab: SharedArrayBuffer) => {
   }
   Atomics.store(flag, 2, 1);
   Atomics.notify(flag, 2);
-};
-const gracefulProcess = async (path: string, ctx: WorkerContext) => {
-  // Held open until the process exits: its end tells the bench it is gone.
-  const _conn = await Deno.connect({ transport: "unix", path });
-  for (;;) ctx.throwIfTerminated();
-};
-const forcedProcess = async (path: string) => {
-  const _conn = await Deno.connect({ transport: "unix", path });
-  for (;;) {
-    // spin
-  }
 };
 
 /** How long a forced thread gets to answer the escape hatch (untimed). */
