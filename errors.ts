@@ -2,7 +2,7 @@
  * The errors this library raises: the ones users catch and test with
  * `instanceof`. Each keeps `name`, accepts `cause`, and carries what is known.
  * Errors that cross from a worker to its parent are rebuilt as instances of
- * these classes (see `_serialize.ts`).
+ * these classes (see `_protocol/error_codec.ts`).
  *
  * @module
  */

@@ -12,26 +12,25 @@
  */
 import {
   coreOf,
-  type Kind,
-  kindOf,
   optionsOf,
-  registerKind,
   startWorker,
   Worker,
-} from "./_base.ts";
-import type { Core } from "./_core.ts";
+} from "./_core/abstract_worker.ts";
+import { type Kind, kindOf, registerClass } from "./_core/registry.ts";
+import type { Core } from "./_core/lifecycle.ts";
 import { WorkerClosedError, WorkerTerminatedError } from "./errors.ts";
-import { asError, decodeError } from "./_error_codec.ts";
-import { MAX_MESSAGE_BYTES, unsendableError } from "./_serialize.ts";
-import { ProcessWorker } from "./process.ts";
-import { ThreadWorker } from "./thread.ts";
+import { asError, decodeError } from "./_protocol/error_codec.ts";
+import { MAX_MESSAGE_BYTES } from "./_protocol/v8.ts";
+import { unsendableError } from "./_core/unsendable.ts";
+import "./process.ts";
+import "./thread.ts";
 import {
   type TargetArgs,
   type TerminateOptions,
   type WorkerOptions,
   WorkerType,
-} from "./_types.ts";
-import type { Item, ItemResult } from "./_wire.ts";
+} from "./types.ts";
+import type { Item, ItemResult } from "./_protocol/messages.ts";
 
 /** The most argument bytes one message to a child carries (one item at least). */
 const BATCH_BYTES = 64 * 1024 * 1024;
@@ -228,16 +227,16 @@ export abstract class PersistentWorker<
     const kind = this.#kind;
     let bytes = 0;
     for (const arg of args) {
-      const error = kind.cloneError(arg);
+      const error = kind.transport.cloneError(arg);
       if (error !== undefined) {
         throw unsendableError(
           { args },
           `worker ${core.describe()}`,
           error,
-          kind.cloneError,
+          kind.transport.cloneError,
         );
       }
-      bytes += kind.sizeOf?.(arg) ?? 0;
+      bytes += kind.transport.sizeOf?.(arg) ?? 0;
     }
     if (bytes > MAX_MESSAGE_BYTES) {
       throw new RangeError(
@@ -463,12 +462,6 @@ export class PersistentProcessWorker<
   static readonly isRemote: boolean = false;
 }
 
-// The same children as their one-shot twins, in persistent mode.
-registerKind(PersistentThreadWorker, {
-  ...kindOf(ThreadWorker),
-  persistent: true,
-});
-registerKind(PersistentProcessWorker, {
-  ...kindOf(ProcessWorker),
-  persistent: true,
-});
+// The same transports as their one-shot twins, in persistent mode.
+registerClass(PersistentThreadWorker, WorkerType.THREAD, true);
+registerClass(PersistentProcessWorker, WorkerType.PROCESS, true);

@@ -9,7 +9,7 @@ export {
   type ActiveChildrenCloser,
   autocloseActiveChildren,
   Worker,
-} from "./_base.ts";
+} from "./_core/abstract_worker.ts";
 export {
   type ModuleTarget,
   type PermissionDescriptor,
@@ -22,7 +22,7 @@ export {
   type WorkerInfo,
   type WorkerOptions,
   WorkerType,
-} from "./_types.ts";
+} from "./types.ts";
 import "./thread.ts";
 import "./process.ts";
 import "./persistent.ts";

@@ -33,7 +33,7 @@ function cooperativeLoop(path: string, ctx: WorkerContext): Promise<never> {
 /**
  * A malicious target: ignores `ctx.signal` and never finishes. It waits
  * rather than spins, because Deno cannot interrupt a thread busy in
- * synchronous code (see _compat.ts); spinning targets are tested per kind.
+ * synchronous code (see _backend/busy_thread.ts); spinning targets are tested per kind.
  */
 function ignoresEverything(path: string): Promise<never> {
   return Deno.connect({ transport: "unix", path }).then(async (conn) => {

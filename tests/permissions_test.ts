@@ -6,7 +6,7 @@ import {
   ThreadWorker,
   type WorkerOptions,
 } from "../mod.ts";
-import { childCommand } from "../_process_command.ts";
+import { childCommand } from "../_backend/process_command.ts";
 
 const kinds = [
   [

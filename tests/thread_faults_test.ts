@@ -8,7 +8,7 @@ import {
   WorkerDiedError,
   WorkerTerminatedError,
 } from "../mod.ts";
-import { busyThreadsBlockExit } from "../_compat.ts";
+import { busyThreadsBlockExit } from "../_backend/busy_thread.ts";
 
 const MOD = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
 

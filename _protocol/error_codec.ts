@@ -6,7 +6,7 @@
  * `cause` and cloneable own properties, and the library's error classes are
  * rebuilt as real instances on the other side. This module has no
  * `node:v8`, so thread children load it cheaply; process serialization is in
- * _serialize.ts.
+ * v8.ts.
  *
  * @module
  */
@@ -14,7 +14,7 @@ import {
   WorkerClosedError,
   WorkerDiedError,
   WorkerTerminatedError,
-} from "./errors.ts";
+} from "../errors.ts";
 
 const LIBRARY_ERRORS: Record<string, { prototype: Error }> = {
   WorkerTerminatedError,

@@ -6,10 +6,15 @@
  *
  * @module
  */
-import { WorkerDiedError, WorkerTerminatedError } from "./errors.ts";
-import { asError, decodeError } from "./_error_codec.ts";
-import type { WorkerId } from "./_types.ts";
-import type { ChildMessage, ItemResult, ParentMessage } from "./_wire.ts";
+import { WorkerDiedError, WorkerTerminatedError } from "../errors.ts";
+import { asError, decodeError } from "../_protocol/error_codec.ts";
+import type {
+  ChildMessage,
+  ItemResult,
+  ParentMessage,
+} from "../_protocol/messages.ts";
+import type { WorkerId } from "../types.ts";
+import { checkTimeout, within } from "./time.ts";
 
 /** What a worker kind provides to the core. */
 export interface Backend {
@@ -36,42 +41,6 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
 /** Every live worker this process created. */
 export const activeCores: Set<Core> = new Set();
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Resolves true if `promise` settles within `ms`, false otherwise. */
-export async function within(
-  promise: Promise<unknown>,
-  ms: number,
-): Promise<boolean> {
-  // Timers hold at most 2^31-1 ms (about 24.8 days); anything longer would
-  // fire at once, so it counts as no limit.
-  if (ms > MAX_TIMER_MS) {
-    await promise;
-    return true;
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Checks a user-given duration in ms. */
-export function checkTimeout(name: string, value: number): number {
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
-    throw new RangeError(
-      `Cannot use ${name} ${value}: expected a number of milliseconds >= 0`,
-    );
-  }
-  return value;
-}
 
 /** The lifecycle of one worker, seen from its parent. */
 export class Core {

@@ -10,10 +10,14 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { ChildRuntime } from "./_child.ts";
-import { currentTid } from "./_ids.ts";
-import { cloneError } from "./_error_codec.ts";
-import type { ChildMessage, ParentMessage, StartMessage } from "./_wire.ts";
+import { ChildRuntime } from "./runtime.ts";
+import { currentTid } from "../_protocol/ids.ts";
+import { cloneError } from "../_protocol/error_codec.ts";
+import type {
+  ChildMessage,
+  ParentMessage,
+  StartMessage,
+} from "../_protocol/messages.ts";
 
 const scope = globalThis as unknown as DedicatedWorkerGlobalScope;
 const realClose = scope.close.bind(scope);

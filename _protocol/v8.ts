@@ -6,7 +6,6 @@
  * @module
  */
 import { DefaultDeserializer, serialize } from "node:v8";
-import { cloneError } from "./_error_codec.ts";
 
 /**
  * Why `value` cannot cross a process boundary (`node:v8`), or undefined.
@@ -25,46 +24,6 @@ export function serializeError(value: unknown): unknown {
   } catch (error) {
     return error;
   }
-}
-
-/**
- * Finds which part of a start or item message cannot be sent and returns a
- * `TypeError` naming it. Used after the whole message failed, so the cost
- * is paid only then. `check` is the kind's test ({@linkcode cloneError} for
- * threads, {@linkcode serializeError} for processes).
- */
-export function unsendableError(
-  parts: {
-    args: readonly unknown[];
-    initState?: unknown;
-    userid?: unknown;
-  },
-  what: string,
-  original: unknown,
-  check: (value: unknown) => unknown = cloneError,
-): TypeError {
-  const culprits: [string, unknown][] = [
-    ...parts.args.map((arg, i): [string, unknown] => [`argument ${i}`, arg]),
-    ["initState", parts.initState],
-    ["userid", parts.userid],
-  ];
-  for (const [name, value] of culprits) {
-    const error = check(value);
-    if (error !== undefined) {
-      return new TypeError(
-        `Cannot send ${name} to ${what} as it cannot be cloned: ${
-          (error as Error)?.message ?? error
-        }`,
-        { cause: error },
-      );
-    }
-  }
-  return new TypeError(
-    `Cannot send the arguments to ${what}: ${
-      (original as Error)?.message ?? original
-    }`,
-    { cause: original },
-  );
 }
 
 /**

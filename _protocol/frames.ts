@@ -1,86 +1,10 @@
 /**
- * The messages a parent and its worker exchange, for every worker kind.
- *
- * ```
- *  parent (Worker handle)                      child (_child.ts)
- *  ──────────────────────                      ─────────────────
- *  start {target, args, initState, ...}  ──▶   resolve target, report ids
- *                                        ◀──   ready {pid, tid}
- *  items [{seq, args, call}]  (persistent) ──▶  run each item in order
- *                                        ◀──   results [{seq, ok, value}]
- *  close                                 ──▶   no more items: finish the loop
- *  terminate (control path, see below)   ──▶   abort ctx.signal
- *                                        ◀──   done {ok, value | error, userState}
- * ```
- *
- * Threads carry these objects with `postMessage`. Processes carry them as
- * length-prefixed V8-serialized frames over a private Unix socket, so nothing
- * the target prints can corrupt them. The terminate request also travels on
- * a path that a busy target cannot block, read by `ctx.throwIfTerminated()`:
- * a shared flag the parent sets (thread), or a control file the parent
- * writes and the child polls (process).
+ * Length-prefixed frames over a byte stream (a Unix socket now, TCP for
+ * remote workers): a 4-byte big-endian length, then the payload. The reader
+ * refuses a length over its limit before allocating it.
  *
  * @module
  */
-import type { Encoded } from "./_error_codec.ts";
-
-/** How the child finds its target. */
-export type TargetSpec =
-  | { readonly kind: "source"; readonly source: string }
-  | { readonly kind: "module"; readonly module: string; readonly name: string };
-
-/** The first message: everything the child needs to run. */
-export interface StartMessage {
-  readonly t: "start";
-  readonly target: TargetSpec;
-  readonly args: readonly unknown[];
-  readonly initState: unknown;
-  readonly persistent: boolean;
-  /** Process-wide terminate flag (threads only; processes build their own). */
-  readonly flag?: SharedArrayBuffer;
-  readonly name: string | undefined;
-  readonly userid: unknown;
-  readonly host: string;
-  readonly parentId: readonly [string, number, number];
-  /** The thread id to report when the OS id cannot be read. */
-  readonly fallbackTid: number;
-}
-
-/** One input of a persistent worker. */
-export interface Item {
-  readonly seq: number;
-  readonly args: readonly unknown[];
-  /** True for `call()` items: their failure rejects only their own promise. */
-  readonly call: boolean;
-}
-
-/** One output of a persistent worker. */
-export type ItemResult =
-  | { readonly seq: number; readonly ok: true; readonly value: unknown }
-  | { readonly seq: number; readonly ok: false; readonly error: Encoded };
-
-/** Messages from parent to child. */
-export type ParentMessage =
-  | StartMessage
-  | { readonly t: "items"; readonly items: readonly Item[] }
-  | { readonly t: "close" }
-  | { readonly t: "terminate" };
-
-/** Messages from child to parent. */
-export type ChildMessage =
-  | { readonly t: "ready"; readonly pid: number; readonly tid: number }
-  | { readonly t: "results"; readonly results: readonly ItemResult[] }
-  | {
-    readonly t: "done";
-    readonly ok: boolean;
-    readonly value?: unknown;
-    readonly error?: Encoded;
-    readonly userState: unknown;
-    readonly stateSent: boolean;
-  }
-  | { readonly t: "exit"; readonly code: number }
-  /** A thread's event loop saw the terminate request (so it is not stuck in sync code). */
-  | { readonly t: "terminating" };
 
 /** Frames `payload` with a 4-byte big-endian length. */
 export function frame(payload: Uint8Array): Uint8Array {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { within } from "./_core.ts";
+import { within } from "../_core/time.ts";
 
 /**
  * SIGTERM, then SIGKILL if the child has not exited within `graceMs`.

@@ -1,5 +1,5 @@
 /**
- * Entry point of a process worker's child (`deno run _process_bootstrap.ts
+ * Entry point of a process worker's child (`deno run _child/process_entry.ts
  * <socket> <revoke> <guard> <parent pid>`).
  *
  * Two channels, so that nothing the target prints can corrupt the protocol
@@ -21,20 +21,20 @@
  *
  @module
  */
-import { ChildRuntime } from "./_child.ts";
-import {
-  type ChildMessage,
-  FrameReader,
-  FrameWriter,
-  type ParentMessage,
-  type StartMessage,
-} from "./_wire.ts";
+import { ChildRuntime } from "./runtime.ts";
+import type {
+  ChildMessage,
+  OrphanGuard,
+  ParentMessage,
+  StartMessage,
+} from "../_protocol/messages.ts";
+import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
 import {
   deserializeMessage,
   serializeError,
   serializeMessage,
-} from "./_serialize.ts";
-import { armParentDeathSignal, type OrphanGuard } from "./_orphan_guard.ts";
+} from "../_protocol/v8.ts";
+import { armParentDeathSignal } from "./orphan_guard.ts";
 
 /** How long an orphaned child lets its target unwind before it kills itself. */
 const ORPHAN_GRACE_MS = 1000;

@@ -6,17 +6,17 @@
  *
  * @module
  */
-import { WorkerTerminatedError } from "./errors.ts";
-import { type Encoded, encodeError } from "./_error_codec.ts";
-import { loadTarget } from "./_target.ts";
-import type { WorkerContext, WorkerId, WorkerInfo } from "./_types.ts";
+import { WorkerTerminatedError } from "../errors.ts";
+import { type Encoded, encodeError } from "../_protocol/error_codec.ts";
+import { loadTarget } from "./load_target.ts";
+import type { WorkerContext, WorkerId, WorkerInfo } from "../types.ts";
 import type {
   ChildMessage,
   Item,
   ItemResult,
   ParentMessage,
   StartMessage,
-} from "./_wire.ts";
+} from "../_protocol/messages.ts";
 
 /** How a child sends to its parent. `send` throws at once if a value cannot be cloned. */
 export interface ChildTransport {
@@ -58,7 +58,7 @@ export class ChildRuntime {
   /**
    * @param poll Asks whether a stop was requested out of band, when the
    * flag alone cannot tell (a process child reads its control file: see
-   * _process_bootstrap.ts). Called at most once per millisecond.
+   * _child/process_entry.ts). Called at most once per millisecond.
    */
   constructor(
     start: StartMessage,

@@ -1,36 +1,30 @@
 /**
  * The abstract {@linkcode Worker}: the one interface every kind of worker
- * implements. Each kind registers itself here (see {@linkcode registerKind})
- * so that `Worker.create` can build it and the constructor can spawn it.
+ * implements, and how a worker object gets its {@linkcode Core} (at
+ * construction and at each restart). Kinds are found in the registry
+ * (registry.ts), so this file imports no backend.
  *
  * @module
  */
-import { activeCores, type Backend, checkTimeout, Core } from "./_core.ts";
-import { currentHost, currentTid, syntheticThreadId } from "./_ids.ts";
-import { normalizeGrant } from "./_permissions.ts";
-import { describeTarget } from "./_target.ts";
+import { activeCores, Core } from "./lifecycle.ts";
+import { checkTimeout } from "./time.ts";
+import { classFor, kindOf } from "./registry.ts";
+import {
+  currentHost,
+  currentTid,
+  syntheticThreadId,
+} from "../_protocol/ids.ts";
+import { normalizeGrant } from "../_permissions/grants.ts";
+import { describeTarget } from "./target.ts";
 import {
   type TerminateOptions,
   type WorkerId,
   type WorkerOptions,
   WorkerType,
-} from "./_types.ts";
-import type { StartMessage } from "./_wire.ts";
-import type { PersistentWorker } from "./persistent.ts";
+} from "../types.ts";
+import type { StartMessage } from "../_protocol/messages.ts";
+import type { PersistentWorker } from "../persistent.ts";
 
-/** How a kind starts its child. */
-export interface Kind {
-  readonly type: WorkerType;
-  readonly persistent: boolean;
-  /** Starts the child. Throws (synchronously) if it cannot even be tried. */
-  spawn(core: Core, start: StartMessage, options: WorkerOptions): Backend;
-  /** Why a value cannot be sent to this kind's child, or undefined. */
-  cloneError(value: unknown): unknown;
-  /** The bytes a value takes on the way (kinds with a size limit). */
-  sizeOf?(value: unknown): number;
-}
-
-const kinds = new Map<abstract new (...args: never[]) => unknown, Kind>();
 const cores = new WeakMap<object, Core>();
 const options_ = new WeakMap<object, WorkerOptions>();
 
@@ -80,7 +74,7 @@ export function startWorker(
       parentId: worker.parentId,
       fallbackTid: syntheticThreadId(),
     };
-    core.attach(kind.spawn(core, start, options));
+    core.attach(kind.transport.spawn(core, start, options));
   } catch (error) {
     // The worker must not look alive with no child behind it.
     core.fail(error instanceof Error ? error : new Error(String(error)));
@@ -89,26 +83,9 @@ export function startWorker(
   return core;
 }
 
-/** Registers a worker class and how to start it. */
-export function registerKind(
-  cls: abstract new (...args: never[]) => unknown,
-  kind: Kind,
-): void {
-  kinds.set(cls, kind);
-}
-
 /** The core of a worker (for the library's own modules). */
 export function coreOf(worker: object): Core {
   return cores.get(worker)!;
-}
-
-/** The kind registered for `cls` or its nearest registered ancestor. */
-export function kindOf(cls: unknown): Kind {
-  for (let c = cls; c; c = Object.getPrototypeOf(c)) {
-    const kind = kinds.get(c as abstract new () => unknown);
-    if (kind) return kind;
-  }
-  throw new TypeError("Cannot construct an abstract worker class");
 }
 
 /** The tid of the thread that creates workers (read once per thread). */
@@ -201,20 +178,10 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
   ): Worker<A, R> {
     const persistent = (this as { isPersistent?: boolean }).isPersistent ??
       false;
-    for (const [cls, kind] of kinds) {
-      if (kind.type === type && kind.persistent === persistent) {
-        return new (cls as new (options: WorkerOptions<A, R>) => Worker<A, R>)(
-          options,
-        );
-      }
-    }
-    throw new TypeError(
-      `Cannot create a worker of type ${Deno.inspect(type)}: expected ${
-        Object.keys(WorkerType).filter((k) => isNaN(Number(k))).map((k) =>
-          `WorkerType.${k}`
-        ).join(", ")
-      }`,
-    );
+    const cls = classFor(type, persistent) as unknown as new (
+      options: WorkerOptions<A, R>,
+    ) => Worker<A, R>;
+    return new cls(options);
   }
 
   /**

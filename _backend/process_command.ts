@@ -5,15 +5,15 @@
  *
  * @module
  */
-import { orphanGuard } from "./_orphan_guard.ts";
+import { orphanGuard } from "./orphan_guard.ts";
+import { findConfig } from "../_permissions/config.ts";
 import {
-  findConfig,
   grantFlags,
   inheritedGrant,
   normalizeGrant,
   withSetupGrants,
-} from "./_permissions.ts";
-import type { WorkerOptions } from "./_types.ts";
+} from "../_permissions/grants.ts";
+import type { WorkerOptions } from "../types.ts";
 
 /** A host to grant imports from that serves nothing (the "discard" port). */
 const NO_IMPORT_HOST = "127.0.0.1:9";

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import type { ModuleTarget, Target } from "./_types.ts";
-import type { TargetSpec } from "./_wire.ts";
+import type { ModuleTarget, Target } from "../types.ts";
+import type { TargetSpec } from "../_protocol/messages.ts";
 
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
 
@@ -81,29 +81,4 @@ export function resolveModule(module: string | URL): string {
     return new URL(module, base).href;
   }
   return module; // a bare specifier: let the child's import map resolve it
-}
-
-/** Rebuilds the target function in the child. */
-export async function loadTarget(
-  spec: TargetSpec,
-): Promise<(...args: unknown[]) => unknown> {
-  if (spec.kind === "source") {
-    const fn = (0, eval)(`(${spec.source}\n)`);
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        "Cannot run the target as its source is not a function",
-      );
-    }
-    return fn;
-  }
-  const module = await import(spec.module);
-  const fn = module[spec.name];
-  if (typeof fn !== "function") {
-    throw new TypeError(
-      `Cannot run export "${spec.name}" of ${spec.module} as it is ${
-        fn === undefined ? "missing" : `a ${typeof fn}, not a function`
-      }`,
-    );
-  }
-  return fn;
 }

@@ -1,0 +1,141 @@
+/**
+ * Finding the Deno config a run uses and what it turns on, the way Deno
+ * finds it: needed to know beforehand whether Web Workers may be given
+ * permissions (the `worker-options` unstable feature), and which config a
+ * process worker's child should use.
+ *
+ * @module
+ */
+
+let workerOptions: boolean | undefined;
+
+/**
+ * Throws a clear error unless Deno's `worker-options` unstable feature is
+ * on. (Without it, Deno kills the whole process when a Web Worker is given
+ * permissions, so this must be known beforehand.) Deno offers no API for
+ * this, so it looks where the feature can be turned on: the command line
+ * (readable under `--allow-all`) and the config file Deno would use.
+ */
+export function assertWorkerOptions(): void {
+  workerOptions ??= detectWorkerOptions();
+  if (!workerOptions) {
+    throw new TypeError(
+      "Cannot restrict a thread worker's permissions as Deno's worker-options " +
+        "unstable feature is not enabled: run with --unstable-worker-options " +
+        'or add "unstable": ["worker-options"] to your deno.json',
+    );
+  }
+}
+
+function detectWorkerOptions(): boolean {
+  const cmdline = readCommandLine();
+  if (cmdline?.some((arg) => /^--unstable(-worker-options)?$/.test(arg))) {
+    return true;
+  }
+  const config = findConfig(cmdline);
+  return config?.unstable?.includes("worker-options") ?? false;
+}
+
+function readCommandLine(): string[] | undefined {
+  try {
+    // Deno lets only --allow-all read /proc/self; elsewhere this throws.
+    return Deno.readTextFileSync("/proc/self/cmdline").split("\0");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The parts of a Deno config file this library looks at. */
+export interface DenoConfig {
+  readonly path: string;
+  readonly unstable?: string[] | undefined;
+}
+
+let cachedConfig: DenoConfig | null | undefined;
+
+/**
+ * The config file this run of Deno most likely uses: the one named on the
+ * command line (`--config path`, `--config=path`, `-c path`), else the
+ * nearest `deno.json(c)` above the main module (Deno's own rule for
+ * `deno run` and `deno test`), or above the working directory when the main
+ * module is not a file (`deno eval`). Null when there is none, or none is
+ * readable.
+ */
+export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
+  if (cachedConfig !== undefined) return cachedConfig;
+  cachedConfig = null;
+  if (cmdline?.includes("--no-config")) return cachedConfig;
+  const candidates: string[] = [];
+  const named = namedConfig(cmdline);
+  if (named !== undefined) candidates.push(named);
+  else {
+    let dir: string | undefined;
+    if (Deno.mainModule.startsWith("file:")) {
+      dir = decodeURIComponent(new URL(".", Deno.mainModule).pathname);
+    } else {
+      try {
+        dir = Deno.cwd();
+      } catch {
+        // no read permission for the working directory
+      }
+    }
+    for (let d = dir; d !== undefined;) {
+      d = d.replace(/\/$/, "");
+      candidates.push(`${d}/deno.json`, `${d}/deno.jsonc`);
+      const parent = d.slice(0, d.lastIndexOf("/"));
+      d = parent === d || d === "" ? undefined : parent;
+    }
+  }
+  for (const path of candidates) {
+    try {
+      if (
+        Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+      ) continue;
+      const json = parseJsonc(Deno.readTextFileSync(path));
+      const config: DenoConfig = { path, unstable: json?.unstable };
+      cachedConfig = config;
+      return config;
+    } catch {
+      // missing or unreadable: try the next one
+    }
+  }
+  return cachedConfig;
+}
+
+function namedConfig(cmdline: string[] | undefined): string | undefined {
+  if (cmdline === undefined) return undefined;
+  for (let i = 0; i < cmdline.length; i++) {
+    const arg = cmdline[i]!;
+    if (arg.startsWith("--config=")) return arg.slice("--config=".length);
+    if ((arg === "--config" || arg === "-c") && cmdline[i + 1]) {
+      return cmdline[i + 1];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Parses JSON with comments and trailing commas (deno.jsonc): comments are
+ * blanked outside strings, then commas before a closing bracket dropped.
+ */
+export function parseJsonc(text: string): { unstable?: string[] } {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else if (c === "/" && text[i + 1] === "*") {
+      i = text.indexOf("*/", i + 2);
+      if (i < 0) break;
+      i++;
+      out += " ";
+    } else out += c;
+  }
+  return JSON.parse(out.replace(/,(\s*[}\]])/g, "$1"));
+}
