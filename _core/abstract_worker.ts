@@ -16,6 +16,7 @@ import {
 } from "../_protocol/ids.ts";
 import { normalizeGrant } from "../_permissions/grants.ts";
 import { describeTarget } from "./target.ts";
+import { ownOptions, WORKER_OPTION_NAMES } from "./options.ts";
 import {
   type TerminateOptions,
   type WorkerId,
@@ -61,7 +62,10 @@ export function startWorker(
         `Cannot use ${Deno.inspect(args)} as args: expected an array`,
       );
     }
-    normalizeGrant(options.permissions ?? "inherit");
+    // Undefined means "inherit"; null is refused, not taken as a default.
+    normalizeGrant(
+      options.permissions === undefined ? "inherit" : options.permissions,
+    );
     const start: StartMessage = {
       t: "start",
       target: describeTarget(options.target as never),
@@ -137,13 +141,20 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    */
   constructor(options: WorkerOptions<A, R>) {
     kindOf(new.target); // refuses the abstract classes
-    this.name = options.name;
-    this.userid = options.userid;
+    // Own properties only, read once: what the worker runs (and restarts
+    // with) cannot come from Object.prototype or change after this call.
+    const own = ownOptions(
+      options as WorkerOptions,
+      WORKER_OPTION_NAMES,
+      "worker options",
+    );
+    this.name = own.name;
+    this.userid = own.userid;
     this.parentHost = currentHost();
     this.parentPid = Deno.pid;
     this.parentTid = parentTid;
-    options_.set(this, options as WorkerOptions);
-    startWorker(this, options as WorkerOptions, options.initState);
+    options_.set(this, own);
+    startWorker(this, own, own.initState);
   }
 
   /**
@@ -270,11 +281,13 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    * @returns Whether the worker is dead when it returns.
    * @throws {RangeError} If `timeout` is negative.
    */
-  terminate(options: TerminateOptions = {}): Promise<boolean> {
-    return coreOf(this).terminate(
-      options.timeout ?? 1000,
-      options.force ?? true,
+  terminate(options?: TerminateOptions): Promise<boolean> {
+    const own = ownOptions(
+      options,
+      ["timeout", "force"],
+      "terminate options",
     );
+    return coreOf(this).terminate(own.timeout ?? 1000, own.force ?? true);
   }
 
   /** Says that no more input will come (meaningful for persistent workers). */
@@ -347,9 +360,10 @@ export interface ActiveChildrenCloser
  * ```
  */
 export function autocloseActiveChildren(
-  options: { timeout?: number } = {},
+  options?: { timeout?: number },
 ): ActiveChildrenCloser {
-  const timeout = checkTimeout("timeout", options.timeout ?? 100);
+  const own = ownOptions(options, ["timeout"], "autoclose options");
+  const timeout = checkTimeout("timeout", own.timeout ?? 100);
   const run = async () => {
     await Promise.all(
       [...activeCores].map(async (core) => {

@@ -34,7 +34,10 @@ export function normalizeGrant(
     PERMISSION_NAMES.map((name) => [name, false]),
   ) as FullGrant;
   if (descriptor === "none") return grant;
-  if (descriptor === null || typeof descriptor !== "object") {
+  if (
+    descriptor === null || typeof descriptor !== "object" ||
+    Array.isArray(descriptor)
+  ) {
     throw new TypeError(
       `Cannot use ${
         Deno.inspect(descriptor)

@@ -1,0 +1,48 @@
+/**
+ * Reading a user's options object at a public boundary: by its own
+ * properties only, so that a polluted `Object.prototype` (say
+ * `Object.prototype.target = ...` or `.permissions = "inherit"`) changes
+ * nothing. Pool libraries have had remote code execution from exactly that.
+ *
+ * @module
+ */
+
+/** The names every worker's options may hold. */
+export const WORKER_OPTION_NAMES = [
+  "target",
+  "args",
+  "name",
+  "userid",
+  "run",
+  "initState",
+  "permissions",
+  "env",
+] as const;
+
+/**
+ * A copy of `value` holding only the own properties named in `names`, on a
+ * null prototype (so a missing name reads as undefined whatever
+ * `Object.prototype` holds). `undefined` reads as no options.
+ *
+ * @param value The options the user passed.
+ * @param names The option names to copy.
+ * @param what What the options are for, for the error message.
+ * @throws {TypeError} If `value` is neither undefined nor a plain object.
+ */
+export function ownOptions<T extends object>(
+  value: T | undefined,
+  names: readonly (keyof T & string)[],
+  what: string,
+): Partial<T> {
+  const copy = Object.create(null) as Partial<T>;
+  if (value === undefined) return copy;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(
+      `Cannot use ${Deno.inspect(value)} as ${what}: expected an object`,
+    );
+  }
+  for (const name of names) {
+    if (Object.hasOwn(value, name)) copy[name] = value[name];
+  }
+  return copy;
+}

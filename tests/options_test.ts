@@ -1,0 +1,129 @@
+/** Options objects are read by their own properties only (issue 6.4). */
+import assert from "node:assert/strict";
+import {
+  autocloseActiveChildren,
+  ProcessWorker,
+  ThreadWorker,
+  type WorkerContext,
+  type WorkerOptions,
+} from "../mod.ts";
+
+const kinds = [
+  [
+    "ThreadWorker",
+    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ThreadWorker(o),
+  ],
+  [
+    "ProcessWorker",
+    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ProcessWorker(o),
+  ],
+] as const;
+
+/** Sets properties on Object.prototype for the length of `fn`. */
+async function polluted(
+  values: Record<string, unknown>,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const proto = Object.prototype as Record<string, unknown>;
+  try {
+    for (const [key, value] of Object.entries(values)) {
+      Object.defineProperty(proto, key, {
+        value,
+        configurable: true,
+        writable: true,
+        enumerable: false,
+      });
+    }
+    await fn();
+  } finally {
+    for (const key of Object.keys(values)) delete proto[key];
+  }
+}
+
+for (const [label, make] of kinds) {
+  Deno.test(`${label} constructor refuses permissions null and [] (issue 6.4)`, () => {
+    for (const permissions of [null, []]) {
+      assert.throws(
+        () => make({ target: () => 1, permissions: permissions as never }),
+        (error: Error) =>
+          error instanceof TypeError && /as permissions/.test(error.message),
+        Deno.inspect(permissions),
+      );
+    }
+    assert.equal(ProcessWorker.activeChildren().length, 0);
+  });
+
+  Deno.test(`${label} constructor ignores a polluted Object.prototype (issue 6.4)`, async () => {
+    const results: unknown[] = [];
+    await polluted({
+      target: () => "polluted target",
+      args: ["polluted args"],
+      permissions: { read: ["/polluted"] },
+      run: false,
+    }, async () => {
+      // No own target: nothing runs.
+      const idle = make({});
+      assert.equal(await idle.wait(5000), true);
+      results.push(idle.result);
+      // An own target runs with its own (no) args and the default permissions.
+      const worker = make({
+        target: (first?: unknown) =>
+          Array.isArray(first) || typeof first === "string"
+            ? "polluted args"
+            : Deno.permissions.querySync({ name: "read" }).state,
+      });
+      assert.equal(await worker.wait(10_000), true);
+      results.push(worker.error?.message ?? worker.result);
+    });
+    assert.deepEqual(results, [undefined, "granted"]);
+  });
+
+  Deno.test(`${label}.terminate() ignores a polluted Object.prototype (issue 6.4)`, async () => {
+    const worker = make({
+      target: (ctx: WorkerContext) =>
+        new Promise((resolve) =>
+          ctx.signal.addEventListener("abort", resolve, { once: true })
+        ),
+    });
+    try {
+      await worker.ready;
+      let dead = false;
+      // With timeout 0 and no force taken from the prototype, terminate()
+      // would return at once with the worker still alive.
+      await polluted({ timeout: 0, force: false }, async () => {
+        dead = await worker.terminate();
+      });
+      assert.equal(dead, true);
+    } finally {
+      await worker.terminate();
+    }
+  });
+}
+
+Deno.test("ThreadWorker constructor ignores a polluted env on Object.prototype (issue 6.4)", async () => {
+  await polluted({ env: { POLLUTED: "1" } }, async () => {
+    await using worker = new ThreadWorker({ target: () => 1 });
+    assert.equal(await worker.wait(5000), true);
+    assert.equal(worker.result, 1);
+  });
+});
+
+Deno.test("autocloseActiveChildren() ignores a polluted Object.prototype (issue 6.4)", async () => {
+  await polluted({ timeout: -1 }, async () => {
+    await autocloseActiveChildren();
+  });
+});
+
+Deno.test("Worker options refuse a non-object (issue 6.4)", async () => {
+  assert.throws(
+    () => new ThreadWorker(null as never),
+    (error: Error) =>
+      error instanceof TypeError && /worker options/.test(error.message),
+  );
+  await using worker = new ThreadWorker({ target: () => 1 });
+  await assert.rejects(
+    async () => await worker.terminate(null as never),
+    (error: Error) =>
+      error instanceof TypeError && /terminate options/.test(error.message),
+  );
+});
