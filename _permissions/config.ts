@@ -58,7 +58,7 @@ let cachedConfig: DenoConfig | null | undefined;
  * command line (`--config path`, `--config=path`, `-c path`), else the
  * nearest `deno.json(c)` above the main module (Deno's own rule for
  * `deno run` and `deno test`), or above the working directory when the main
- * module is not a file (`deno eval`). Null when there is none, or none is
+ * module is not a file (`deno eval`) or not known (inside a Web Worker). Null when there is none, or none is
  * readable.
  */
 export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
@@ -70,8 +70,11 @@ export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
   if (named !== undefined) candidates.push(named);
   else {
     let dir: string | undefined;
-    if (Deno.mainModule.startsWith("file:")) {
-      dir = decodeURIComponent(new URL(".", Deno.mainModule).pathname);
+    // Undefined inside a Web Worker: then the working directory, as for
+    // `deno eval` (a worker cannot see its process's main module).
+    const main: string | undefined = Deno.mainModule;
+    if (main?.startsWith("file:")) {
+      dir = decodeURIComponent(new URL(".", main).pathname);
     } else {
       try {
         dir = Deno.cwd();
