@@ -8,12 +8,12 @@
 import { orphanGuard } from "./orphan_guard.ts";
 import { findConfig } from "../_permissions/config.ts";
 import {
+  type FullGrant,
   grantFlags,
-  inheritedGrant,
-  normalizeGrant,
   withSetupGrants,
 } from "../_permissions/grants.ts";
-import type { WorkerOptions } from "../types.ts";
+import { checkGrant } from "../_permissions/held.ts";
+import { type WorkerOptions, WorkerType } from "../types.ts";
 
 /** A host to grant imports from that serves nothing (the "discard" port). */
 const NO_IMPORT_HOST = "127.0.0.1:9";
@@ -24,8 +24,11 @@ export function childCommand(
   paths: { socketPath: string; controlPath: string; bootstrap: URL },
 ): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
   const { socketPath, controlPath, bootstrap: BOOTSTRAP } = paths;
-  const requested = normalizeGrant(options.permissions ?? "inherit");
-  const base = requested === "inherit" ? inheritedGrant() : requested;
+  // Checked again here (not only by the constructor): whoever launches a
+  // child gets no more than this process holds.
+  const inherit = options.permissions === undefined ||
+    options.permissions === "inherit";
+  const base = checkGrant(options.permissions, WorkerType.PROCESS) as FullGrant;
   const guard = orphanGuard();
   const setup: Parameters<typeof withSetupGrants>[1] = [
     { name: "read", value: socketPath },
@@ -41,7 +44,7 @@ export function childCommand(
   if (BOOTSTRAP.protocol !== "file:") {
     setup.push({ name: "import", value: BOOTSTRAP.host });
   } else if (
-    requested !== "inherit" &&
+    !inherit &&
     (base.import === false ||
       (Array.isArray(base.import) && base.import.length === 0))
   ) {

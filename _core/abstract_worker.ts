@@ -14,7 +14,11 @@ import {
   currentTid,
   syntheticThreadId,
 } from "../_protocol/ids.ts";
-import { normalizeGrant } from "../_permissions/grants.ts";
+import {
+  assertCanStart,
+  checkGrant,
+  explainStartFailure,
+} from "../_permissions/held.ts";
 import { describeTarget } from "./target.ts";
 import { ownOptions, WORKER_OPTION_NAMES } from "./options.ts";
 import {
@@ -62,10 +66,10 @@ export function startWorker(
         `Cannot use ${Deno.inspect(args)} as args: expected an array`,
       );
     }
-    // Undefined means "inherit"; null is refused, not taken as a default.
-    normalizeGrant(
-      options.permissions === undefined ? "inherit" : options.permissions,
-    );
+    // Before anything is spawned: malformed permissions, or more than this
+    // process holds, are refused here for every kind.
+    checkGrant(options.permissions, kind.type);
+    assertCanStart(kind.type);
     const start: StartMessage = {
       t: "start",
       target: describeTarget(options.target as never),
@@ -79,7 +83,8 @@ export function startWorker(
       fallbackTid: syntheticThreadId(),
     };
     core.attach(kind.transport.spawn(core, start, options));
-  } catch (error) {
+  } catch (thrown) {
+    const error = explainStartFailure(thrown, kind.type);
     // The worker must not look alive with no child behind it.
     core.fail(error instanceof Error ? error : new Error(String(error)));
     throw error;

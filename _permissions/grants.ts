@@ -68,13 +68,33 @@ export function normalizeGrant(
   return grant;
 }
 
-/** What this process holds in full, as a grant (partial grants cannot be listed). */
-export function inheritedGrant(): FullGrant {
-  return Object.fromEntries(
-    PERMISSION_NAMES.map((
-      name,
-    ) => [name, Deno.permissions.querySync({ name }).state === "granted"]),
-  ) as FullGrant;
+/**
+ * The descriptor Deno's permission API takes for `name` (all of it, or one
+ * of its entries: a path, host, variable, command or kind).
+ */
+export function queryDescriptor(
+  name: PermissionName,
+  entry?: string,
+): Deno.PermissionDescriptor {
+  if (entry === undefined) return { name };
+  switch (name) {
+    case "read":
+    case "write":
+    case "ffi":
+      return { name, path: entry };
+    case "net":
+    case "import":
+      return { name, host: entry };
+    case "env":
+      return { name, variable: entry };
+    case "run":
+      return { name, command: entry };
+    case "sys":
+      return {
+        name,
+        kind: entry as NonNullable<Deno.SysPermissionDescriptor["kind"]>,
+      };
+  }
 }
 
 /** The `deno.permissions` option of a thread's Web Worker (undefined: inherit). */
@@ -127,13 +147,7 @@ export function withSetupGrants(
     const list = Array.isArray(current) ? current : [];
     if (list.some((entry) => covers(name, entry, value))) continue;
     out[name] = [...list, value];
-    revoke.push(
-      (name === "read" || name === "write" || name === "ffi"
-        ? { name, path: value }
-        : name === "net" || name === "import"
-        ? { name, host: value }
-        : { name }) as Deno.PermissionDescriptor,
-    );
+    revoke.push(queryDescriptor(name, value));
   }
   return { grant: out, revoke };
 }

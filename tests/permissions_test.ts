@@ -131,3 +131,156 @@ Deno.test("childCommand() escapes commas in granted paths", () => {
     args.join(" "),
   );
 });
+
+const PARENT = new URL("./fixtures/permission_parent.ts", import.meta.url);
+
+/** Runs the fixture parent with `flags` and returns its report. */
+async function asParent(
+  flags: string[],
+  job: {
+    kind: "thread" | "process";
+    permissions?: PermissionDescriptor;
+    read?: string;
+    env?: string;
+  },
+): Promise<Record<string, string>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, PARENT.href, JSON.stringify(job)],
+    env: { SECRET: "secret" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  assert.ok(
+    text.startsWith("{"),
+    `${text}\n${new TextDecoder().decode(output.stderr)}`,
+  );
+  return JSON.parse(text.split("\n").at(-1)!);
+}
+
+Deno.test("Workers never hold what their parent denies (issue 6.3)", async (t) => {
+  const flags = ["-A", "--deny-read=/etc/hostname", "--deny-env=SECRET"];
+  await t.step("a thread inherits the denials", async () => {
+    for (const job of [{ read: "/etc/hostname" }, { env: "SECRET" }]) {
+      assert.deepEqual(
+        await asParent(flags, { kind: "thread", ...job }),
+        { error: "NotCapable" },
+      );
+    }
+  });
+  await t.step("a process never runs with them lifted", async () => {
+    for (const job of [{ read: "/etc/hostname" }, { env: "SECRET" }]) {
+      for (const permissions of ["inherit", { read: true, env: true }]) {
+        const report = await asParent(flags, {
+          kind: "process",
+          permissions: permissions as PermissionDescriptor,
+          ...job,
+        });
+        assert.equal(report.result, undefined, JSON.stringify(report));
+        assert.ok(
+          report.error === "NotCapable" || report.thrown === "NotCapable",
+          JSON.stringify(report),
+        );
+      }
+    }
+  });
+  await t.step("a process may get entries outside the denials", async () => {
+    assert.deepEqual(
+      await asParent(flags, {
+        kind: "process",
+        permissions: { env: ["HOME", "SECRET_NOT"] },
+        env: "SECRET_NOT",
+      }),
+      { result: "<unset>" },
+    );
+  });
+  await t.step(
+    "a denied entry is refused by name, for every kind",
+    async () => {
+      for (const kind of ["thread", "process"] as const) {
+        const report = await asParent(flags, {
+          kind,
+          permissions: { env: ["SECRET"] },
+          env: "SECRET",
+        });
+        assert.equal(report.thrown, "NotCapable", JSON.stringify(report));
+        assert.match(report.message!, /Cannot grant env access to "SECRET"/);
+      }
+    },
+  );
+});
+
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+Deno.test("Workers never get more than a narrow parent holds (issue 6.3)", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "pyworkers-perm-" });
+  try {
+    await Deno.writeTextFile(`${dir}/file`, "12345");
+    // The parent may read its temporary directory (a process worker's socket
+    // is there) and the library, and nothing else.
+    const tmp = dir.slice(0, dir.lastIndexOf("/"));
+    const flags = [
+      `--allow-read=${tmp},${REPO}`,
+      "--allow-write",
+      "--allow-run",
+    ];
+    for (const kind of ["thread", "process"] as const) {
+      await t.step(`${kind}: read: true is refused`, async () => {
+        const report = await asParent(flags, {
+          kind,
+          permissions: { read: true },
+          read: "/etc/hostname",
+        });
+        assert.equal(report.thrown, "NotCapable", JSON.stringify(report));
+        assert.match(report.message!, /Cannot grant read access/);
+      });
+      await t.step(`${kind}: the parent's own path is granted`, async () => {
+        assert.deepEqual(
+          await asParent(flags, {
+            kind,
+            permissions: { read: [dir] },
+            read: `${dir}/file`,
+          }),
+          { result: 5 },
+        );
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Worker constructors name what the parent lacks to start a worker (issue 6.10)", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "pyworkers-perm-" });
+  try {
+    const cases = [
+      [
+        "thread",
+        [`--allow-read=${dir},${REPO}/deno.json`],
+        /the library's files/,
+      ],
+      [
+        "process",
+        [`--allow-read=${dir},${REPO}`, "--allow-write"],
+        /may not run/,
+      ],
+      [
+        "process",
+        [`--allow-read=${dir},${REPO}`, "--allow-write", "--allow-run"],
+        /lacks a permission: Requires read access to .*temporary directory/,
+      ],
+    ] as const;
+    for (const [kind, flags, message] of cases) {
+      await t.step(`${kind} under ${flags.join(" ")}`, async () => {
+        const report = await asParent([...flags], {
+          kind,
+          permissions: "none",
+        });
+        assert.equal(report.thrown, "NotCapable", JSON.stringify(report));
+        assert.match(report.message!, message);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
