@@ -7,7 +7,7 @@
  * @module
  */
 
-let workerOptions: boolean | undefined;
+let workerOptions: "on" | "off" | "unknown" | undefined;
 
 /**
  * Throws a clear error unless Deno's `worker-options` unstable feature is
@@ -18,22 +18,35 @@ let workerOptions: boolean | undefined;
  */
 export function assertWorkerOptions(): void {
   workerOptions ??= detectWorkerOptions();
-  if (!workerOptions) {
+  if (workerOptions === "on") return;
+  const enable = 'run with --unstable-worker-options or add "unstable": ' +
+    '["worker-options"] to your deno.json';
+  if (workerOptions === "off") {
     throw new TypeError(
       "Cannot restrict a thread worker's permissions as Deno's worker-options " +
-        "unstable feature is not enabled: run with --unstable-worker-options " +
-        'or add "unstable": ["worker-options"] to your deno.json',
+        `unstable feature is not enabled: ${enable}`,
     );
   }
+  // Guessing wrong would let Deno kill the whole process, so say what to do.
+  throw new TypeError(
+    "Cannot restrict a thread worker's permissions as this process cannot " +
+      "tell whether Deno's worker-options unstable feature is enabled (Deno " +
+      "has no API for it, shows the command line only under --allow-all, " +
+      'and no readable deno.json turns it on): add "unstable": ' +
+      '["worker-options"] to your deno.json and let this process read it ' +
+      "(--allow-read=<path to deno.json>), or run with --allow-all",
+  );
 }
 
-function detectWorkerOptions(): boolean {
+/** "on", "off" (known from the command line), or "unknown". */
+function detectWorkerOptions(): "on" | "off" | "unknown" {
   const cmdline = readCommandLine();
   if (cmdline?.some((arg) => /^--unstable(-worker-options)?$/.test(arg))) {
-    return true;
+    return "on";
   }
   const config = findConfig(cmdline);
-  return config?.unstable?.includes("worker-options") ?? false;
+  if (config?.unstable?.includes("worker-options")) return "on";
+  return cmdline === undefined ? "unknown" : "off";
 }
 
 function readCommandLine(): string[] | undefined {

@@ -284,3 +284,18 @@ Deno.test("Worker constructors name what the parent lacks to start a worker (iss
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ThreadWorker says what to do when worker-options cannot be detected (issue 6.10)", async () => {
+  // The flag is on, but without --allow-all the command line is hidden and
+  // the deno.json that also turns it on is not readable: the library cannot
+  // tell, and must neither guess (Deno would kill the process) nor blame a
+  // missing flag.
+  const report = await asParent([
+    `--allow-read=${REPO}`,
+    `--deny-read=${REPO}/deno.json`,
+    "--unstable-worker-options",
+  ], { kind: "thread", permissions: "none" });
+  assert.equal(report.thrown, "TypeError", JSON.stringify(report));
+  assert.match(report.message!, /cannot tell whether .*worker-options/);
+  assert.match(report.message!, /--allow-read=<path to deno.json>/);
+});
