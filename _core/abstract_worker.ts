@@ -141,8 +141,10 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    * Starts the worker (unless `run` is false or there is no target).
    *
    * @param options What to run and how.
-   * @throws {TypeError} If the target cannot be shipped, an argument cannot
-   * be cloned, or the permissions are invalid.
+   * @throws {TypeError} If the options are not an object, the target cannot
+   * be shipped, an argument cannot be cloned, or the permissions are invalid.
+   * @throws {Deno.errors.NotCapable} If the permissions grant more than this
+   * process holds, or this process lacks what starting the worker needs.
    */
   constructor(options: WorkerOptions<A, R>) {
     kindOf(new.target); // refuses the abstract classes
