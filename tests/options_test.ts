@@ -5,19 +5,8 @@ import {
   ProcessWorker,
   ThreadWorker,
   type WorkerContext,
-  type WorkerOptions,
 } from "../mod.ts";
-
-const kinds = [
-  [
-    "ThreadWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ThreadWorker(o),
-  ],
-  [
-    "ProcessWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ProcessWorker(o),
-  ],
-] as const;
+import { kinds } from "./_kinds.ts";
 
 /** Sets properties on Object.prototype for the length of `fn`. */
 async function polluted(

@@ -1,23 +1,8 @@
 /** Permission descriptors mean the same for every kind, however they are spelled. */
 import assert from "node:assert/strict";
-import {
-  type PermissionDescriptor,
-  ProcessWorker,
-  ThreadWorker,
-  type WorkerOptions,
-} from "../mod.ts";
+import type { PermissionDescriptor, WorkerOptions } from "../mod.ts";
 import { childCommand } from "../_backend/process_command.ts";
-
-const kinds = [
-  [
-    "ThreadWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ThreadWorker(o),
-  ],
-  [
-    "ProcessWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ProcessWorker(o),
-  ],
-] as const;
+import { kinds } from "./_kinds.ts";
 
 async function outcome(
   make: typeof kinds[number][1],
