@@ -100,7 +100,13 @@ function assertHeld(
       `Cannot grant ${what} to a worker as this process does not hold it` +
         (entry === undefined && status.partial ? " in full" : "") +
         ": a worker never holds a permission its parent lacks (Deno " +
-        "refuses the same for Web Workers)",
+        "refuses the same for Web Workers)" +
+        // Deno's default import hosts (jsr.io, deno.land, ...) query as
+        // "prompt", and whether they are in force cannot be seen.
+        (name === "import"
+          ? "; Deno's default import hosts count only when given to this " +
+            "process with --allow-import"
+          : ""),
     );
   }
   // Deno passes a parent's denials on to a Web Worker given all of a
