@@ -15,6 +15,9 @@ import { unsendableError } from "../_core/unsendable.ts";
 import type { WorkerOptions } from "../types.ts";
 import type { ChildMessage, StartMessage } from "../_protocol/messages.ts";
 
+/** What `new Worker()` takes, Deno's `deno` field included. */
+type WebWorkerOptions = ConstructorParameters<typeof globalThis.Worker>[1];
+
 const BOOTSTRAP = new URL("../_child/thread_entry.ts", import.meta.url);
 
 /** How long a forced thread's event loop gets to show it is not stuck. */
@@ -33,11 +36,14 @@ function spawnThread(
   }
   const permissions = threadPermissions(options.permissions ?? "inherit");
   const flag = new SharedArrayBuffer(4);
-  const worker = new globalThis.Worker(BOOTSTRAP, {
+  // On a null prototype: Deno reads `deno` (permissions) and `name` through
+  // the prototype chain, so a polluted Object.prototype would reach them.
+  const workerOptions: WebWorkerOptions = Object.assign(Object.create(null), {
     type: "module",
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(permissions === undefined ? {} : { deno: { permissions } }),
   });
+  const worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
   // Whether the thread's event loop saw our terminate request: if not when
   // we must force it, it is stuck in synchronous code (see busy_thread.ts).
   let terminating = false;

@@ -116,3 +116,13 @@ Deno.test("Worker options refuse a non-object (issue 6.4)", async () => {
       error instanceof TypeError && /terminate options/.test(error.message),
   );
 });
+
+Deno.test("ThreadWorker ignores a polluted Object.prototype.deno (Web Worker options, issue 6.4)", async () => {
+  await polluted({ deno: { permissions: "none" } }, async () => {
+    const worker = new ThreadWorker({
+      target: () => Deno.permissions.querySync({ name: "env" }).state,
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.result, "granted");
+  });
+});
