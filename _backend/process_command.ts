@@ -21,15 +21,24 @@ const NO_IMPORT_HOST = "127.0.0.1:9";
 /** The flags and setup grants of the child's `deno run`. */
 export function childCommand(
   options: WorkerOptions,
-  paths: { socketPath: string; controlPath: string; bootstrap: URL },
+  paths: {
+    /** The private directory holding both (default: the socket's). */
+    dir?: string;
+    socketPath: string;
+    controlPath: string;
+    bootstrap: URL;
+  },
 ): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
   const { socketPath, controlPath, bootstrap: BOOTSTRAP } = paths;
+  const dir = paths.dir ?? socketPath.slice(0, socketPath.lastIndexOf("/"));
   const requested = normalizeGrant(options.permissions ?? "inherit");
   const base = requested === "inherit" ? inheritedGrant() : requested;
   const guard = orphanGuard();
   const setup: Parameters<typeof withSetupGrants>[1] = [
     { name: "read", value: socketPath },
-    { name: "write", value: socketPath },
+    // The socket, and the directory itself: the child removes it once it
+    // has connected, in case its parent dies before it can (defect 11).
+    { name: "write", value: dir },
     { name: "read", value: controlPath },
   ];
   if (guard.kind === "pdeathsig") {
@@ -63,6 +72,7 @@ export function childCommand(
     BOOTSTRAP.href,
     socketPath,
     controlPath,
+    dir,
     JSON.stringify(revoke),
     JSON.stringify(guard),
     String(Deno.pid),
