@@ -367,6 +367,32 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(worker.error.exitCode, 3);
   });
 
+  test("reports an uncaught error from a stray timer with its message (issue 6.9)", async () => {
+    await using worker = make({
+      target: (): Promise<never> => {
+        setTimeout(() => {
+          throw new RangeError("boom from a timer");
+        });
+        return new Promise(() => {});
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.ok(worker.error instanceof WorkerDiedError);
+    assert.match(worker.error.message, /boom from a timer/);
+  });
+
+  test("reports an unhandled rejection with its message (issue 6.9)", async () => {
+    await using worker = make({
+      target: (): Promise<never> => {
+        Promise.reject(new TypeError("nobody caught this"));
+        return new Promise(() => {});
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.ok(worker.error instanceof WorkerDiedError);
+    assert.match(worker.error.message, /nobody caught this/);
+  });
+
   test("gives a target exceeding its grant Deno's NotCapable", async () => {
     await using worker = make({
       target: () => Deno.readTextFile("/etc/hostname"),
