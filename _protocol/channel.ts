@@ -33,6 +33,14 @@ export class FramedChannel {
     this.#writer = new FrameWriter(conn);
   }
 
+  /**
+   * The largest frame accepted from now on: small before a peer is
+   * authenticated, larger after.
+   */
+  set maxFrame(bytes: number) {
+    this.#reader.maxFrame = bytes;
+  }
+
   /** Queues one frame; never blocks. Throws if an earlier write failed. */
   send(payload: Uint8Array): void {
     this.#writer.send(payload);
