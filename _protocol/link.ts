@@ -342,16 +342,14 @@ function reasonOf(type: FrameType, json: Record<string, unknown>): string {
   return reason;
 }
 
-const PERMISSION_NAMES = new Set([
-  "read",
-  "write",
-  "net",
-  "env",
-  "run",
-  "ffi",
-  "sys",
-  "import",
-]);
+/**
+ * The permission names a job may ask for: the same as
+ * _permissions/grants.ts's (the layout keeps the protocol from importing
+ * it; tests/link_test.ts pins that both agree).
+ */
+export const JOB_PERMISSION_NAMES: ReadonlySet<string> = new Set(
+  "read write net env run ffi sys import".split(" "),
+);
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((v) => typeof v === "string");
@@ -381,7 +379,7 @@ function checkOpen(json: Record<string, unknown>): OpenJob {
   ) {
     const out: Record<string, boolean | string[]> = {};
     for (const [name, value] of Object.entries(permissions)) {
-      if (!PERMISSION_NAMES.has(name)) bad(`permission ${name}`);
+      if (!JOB_PERMISSION_NAMES.has(name)) bad(`permission ${name}`);
       if (typeof value !== "boolean" && !isStringArray(value)) {
         bad(`permission ${name}`);
       }

@@ -8,13 +8,29 @@ import { checkLinkProof, linkProof, newNonce } from "../_protocol/link_auth.ts";
 import {
   decodeLinkFrame,
   encodeLinkFrame,
+  JOB_PERMISSION_NAMES,
   LINK_VERSION,
   LinkError,
   type LinkFrame,
   MAX_CONTROL_BODY,
   MAX_PRE_AUTH_FRAME,
 } from "../_protocol/link.ts";
-import { FramedChannel } from "../_protocol/channel.ts";
+import { type ByteStream, FramedChannel } from "../_protocol/channel.ts";
+import { PERMISSION_NAMES } from "../_permissions/grants.ts";
+
+/** A byte stream that reads `chunks` in turn, then ends. */
+function streamOf(chunks: Uint8Array[]): ByteStream {
+  return {
+    read(p) {
+      const chunk = chunks.shift();
+      if (chunk === undefined) return Promise.resolve(null);
+      p.set(chunk);
+      return Promise.resolve(chunk.length);
+    },
+    write: (p) => Promise.resolve(p.length),
+    close() {},
+  };
+}
 
 const nonce = newNonce();
 const proof = new Uint8Array(32).fill(7);
@@ -287,16 +303,24 @@ Deno.test("linkProof() proves the token both ways, and a proof cannot be reflect
 Deno.test("FramedChannel refuses a huge length prefix without allocating it", async () => {
   // 0xFFFFFFF0: about 4 GiB announced, 4 bytes sent.
   const chunks = [Uint8Array.of(0xff, 0xff, 0xff, 0xf0, 1, 2, 3, 4)];
-  const channel = new FramedChannel({
-    read(p) {
-      const chunk = chunks.shift();
-      if (chunk === undefined) return Promise.resolve(null);
-      p.set(chunk);
-      return Promise.resolve(chunk.length);
-    },
-    write: (p) => Promise.resolve(p.length),
-    close() {},
-  }, MAX_PRE_AUTH_FRAME);
+  const channel = new FramedChannel(streamOf(chunks), MAX_PRE_AUTH_FRAME);
   await assert.rejects(channel.next(), /limit is 256/);
+  channel.close();
+});
+
+Deno.test("JOB_PERMISSION_NAMES are the names a worker's permissions may hold", () => {
+  assert.deepEqual([...JOB_PERMISSION_NAMES], [...PERMISSION_NAMES]);
+});
+
+Deno.test("FramedChannel takes larger frames once its limit is raised", async () => {
+  const payload = new Uint8Array(300).fill(1);
+  const framed = new Uint8Array(304);
+  new DataView(framed.buffer).setUint32(0, payload.length);
+  framed.set(payload, 4);
+  const chunks = [framed.slice(0, 4), framed.slice(4)];
+  const channel = new FramedChannel(streamOf(chunks), MAX_PRE_AUTH_FRAME);
+  channel.maxFrame = 1 << 20; // authenticated
+  assert.deepEqual(await channel.next(), payload);
+  assert.equal(await channel.next(), null);
   channel.close();
 });
