@@ -9,15 +9,25 @@
  *   V8-serialized {@linkcode ParentMessage}/{@linkcode ChildMessage}, stop
  *   requests included (they abort `ctx.signal`).
  * - control: a one-byte file the parent writes when a stop is requested.
- *   The child opened it before revoking its setup grants (and the parent
- *   then unlinked it), and `ctx.throwIfTerminated()` reads it at most once
+ *   The child opens it before it connects (the directory goes once it has
+ *   connected), and `ctx.throwIfTerminated()` reads it at most once
  *   per millisecond, so a stop request is seen even in a loop that never
  *   yields, without a thread: a control thread would cost the child ~20 ms
  *   of start-up (`new Worker` blocks that long) and ~15 MB.
  *
- * The child never outlives its parent: see _orphan_guard.ts. The child
- * starts with a few grants the target was not given (to reach the socket,
- * and what its guard needs); it revokes them before the target is loaded.
+ * Start-up, in this order: open the control file, connect (a child that
+ * cannot has lost its parent: it removes the directory and exits), remove
+ * the private directory (the parent does too: whoever is first), then arm
+ * the orphan guard and revoke the setup grants. The directory goes before
+ * the guard is armed because an armed child is SIGKILLed with its parent
+ * and could no longer clean up (issue 6.11).
+ *
+ * The child never outlives its parent: see orphan_guard.ts. The child
+ * starts with a few grants the target was not given (to reach the socket
+ * and remove its directory, and what its guard needs); it revokes them
+ * before the target is loaded. An error nobody catches (a stray timer's
+ * throw, an unhandled rejection) is reported as the worker's error before
+ * the child exits, as a thread's would be.
  *
  @module
  */
