@@ -14,6 +14,7 @@ import {
   withSetupGrants,
 } from "../_permissions/grants.ts";
 import type { WorkerOptions } from "../types.ts";
+import { currentHost } from "../_protocol/ids.ts";
 
 /** A host to grant imports from that serves nothing (the "discard" port). */
 const NO_IMPORT_HOST = "127.0.0.1:9";
@@ -76,6 +77,9 @@ export function childCommand(
     JSON.stringify(revoke),
     JSON.stringify(guard),
     String(Deno.pid),
+    // The host the child runs on, as its launcher names it: the child may
+    // lack the permission to read it (a remote server names its own).
+    currentHost(),
   ];
   return { args, revoke };
 }

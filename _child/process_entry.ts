@@ -1,6 +1,6 @@
 /**
  * Entry point of a process worker's child (`deno run _child/process_entry.ts
- * <socket> <control file> <dir> <revoke> <guard> <parent pid>`).
+ * <socket> <control file> <dir> <revoke> <guard> <parent pid> <host>`).
  *
  * Two channels, so that nothing the target prints can corrupt the protocol
  * and a busy target cannot miss a stop request:
@@ -40,7 +40,6 @@ import type {
 } from "../_protocol/messages.ts";
 import { FramedChannel } from "../_protocol/channel.ts";
 import { encodeError } from "../_protocol/error_codec.ts";
-import { currentHost } from "../_protocol/ids.ts";
 import {
   deserializeMessage,
   serializeError,
@@ -77,8 +76,15 @@ function controlMain(): void {
   };
 }
 
-const [socketPath, controlPath, dir, revokeJson, guardJson, parentPid] =
-  Deno.args;
+const [
+  socketPath,
+  controlPath,
+  dir,
+  revokeJson,
+  guardJson,
+  parentPid,
+  host,
+] = Deno.args;
 const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
 const guard: OrphanGuard = JSON.parse(guardJson ?? '{"kind":"thread"}');
 
@@ -220,7 +226,7 @@ const runtime = new ChildRuntime(
   stopRequested,
 );
 child.runtime = runtime;
-send({ t: "ready", host: currentHost(), pid: Deno.pid, tid: Deno.pid });
+send({ t: "ready", host: host ?? start.host, pid: Deno.pid, tid: Deno.pid });
 
 // Feed the runtime until the parent closes the socket.
 (async () => {

@@ -11,7 +11,7 @@
  */
 /// <reference lib="deno.worker" />
 import { ChildRuntime } from "./runtime.ts";
-import { currentHost, currentTid } from "../_protocol/ids.ts";
+import { currentTid } from "../_protocol/ids.ts";
 import { cloneError } from "../_protocol/error_codec.ts";
 import type {
   ChildMessage,
@@ -59,7 +59,9 @@ scope.onmessage = (event: MessageEvent<ThreadStart>) => {
     if (event.data.t === "terminate") post({ t: "terminating" });
     runtime.receive(event.data);
   };
-  post({ t: "ready", host: currentHost(), pid: Deno.pid, tid });
+  // A thread runs in its parent's process, so on its parent's host (which it
+  // may lack the permission to read).
+  post({ t: "ready", host: start.host, pid: Deno.pid, tid });
   runtime.run().finally(() => {
     exited = true;
     realClose();

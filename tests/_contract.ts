@@ -111,6 +111,19 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.deepEqual(worker.result, worker.id, "ctx.worker.id matches");
   });
 
+  test("reports the host it runs on after ready, even without sys permission", async () => {
+    await using worker = make({
+      target: (ctx: WorkerContext) => ctx.worker.host,
+      permissions: "none",
+    });
+    await worker.ready;
+    if (type !== WorkerType.REMOTE) {
+      assert.equal(worker.host, worker.parentHost);
+    }
+    await worker.wait(10_000);
+    assert.equal(worker.result, worker.host, "ctx.worker.host matches");
+  });
+
   test("with run: false is dead from the start and never runs", async () => {
     const worker = make({ target: () => "ran", run: false });
     await worker.ready;
