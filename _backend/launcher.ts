@@ -27,6 +27,7 @@
  * @module
  */
 import { killEscalating } from "./kill.ts";
+import { within } from "../_core/time.ts";
 import { FramedChannel } from "../_protocol/channel.ts";
 
 /** After SIGTERM, how long a child has before SIGKILL. */
@@ -54,7 +55,18 @@ export interface LaunchOptions {
    * link is broken: the child is killed and `exited` carries the error.
    */
   onFrame(frame: Uint8Array): void;
+  /**
+   * Where the child's stdout and stderr go: to this process's (the
+   * default), or chunk by chunk to `onOutput` (a server relays a job's
+   * output to its client).
+   */
+  onOutput?:
+    | ((stream: "stdout" | "stderr", chunk: Uint8Array) => void)
+    | undefined;
 }
+
+/** How long output may keep coming after the child exited (a grandchild may hold its pipes). */
+const OUTPUT_AFTER_EXIT_MS = 1000;
 
 /** How a launched child ended, once everything it used is freed. */
 export interface LaunchExit {
@@ -84,6 +96,25 @@ function removeDir(path: string): void {
     Deno.removeSync(path, { recursive: true });
   } catch {
     // already gone
+  }
+}
+
+/** Hands every chunk of `stream` to `onOutput` until it ends. */
+async function relay(
+  stream: ReadableStream<Uint8Array>,
+  name: "stdout" | "stderr",
+  onOutput: (stream: "stdout" | "stderr", chunk: Uint8Array) => void,
+): Promise<void> {
+  try {
+    for await (const chunk of stream) {
+      try {
+        onOutput(name, chunk);
+      } catch {
+        // the receiver's failure is not the child's: keep draining
+      }
+    }
+  } catch {
+    // cancelled or broken: nothing more to relay
   }
 }
 
@@ -143,8 +174,8 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
       args: options.args(paths),
       // Only the "thread" orphan guard reads stdin, and only for its end.
       stdin: "piped",
-      stdout: "inherit",
-      stderr: "inherit",
+      stdout: options.onOutput ? "piped" : "inherit",
+      stderr: options.onOutput ? "piped" : "inherit",
       ...(options.env === undefined ? {} : { env: options.env }),
     }).spawn();
   } catch (error) {
@@ -156,6 +187,10 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
   sweepStaleDirs(dir.slice(0, dir.lastIndexOf("/")));
   const stopFile = controlFile;
   const stdin = child.stdin.getWriter();
+  const output = options.onOutput === undefined ? undefined : Promise.all([
+    relay(child.stdout, "stdout", options.onOutput),
+    relay(child.stderr, "stderr", options.onOutput),
+  ]);
   let channel: FramedChannel | undefined;
   let broken = false;
   const early: Uint8Array[] = [];
@@ -210,6 +245,12 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
     channel?.close();
     await stdin.close().catch(() => {});
     stopFile.close();
+    if (output !== undefined && !await within(output, OUTPUT_AFTER_EXIT_MS)) {
+      await Promise.all([
+        child.stdout.cancel().catch(() => {}),
+        child.stderr.cancel().catch(() => {}),
+      ]);
+    }
     return { status, connected, ...(error === undefined ? {} : { error }) };
   };
   const exited = run();

@@ -101,3 +101,17 @@ Deno.test("launchProcess() sweeps the directories of dead parents (issue 6.11)",
     Deno.removeSync(tmp, { recursive: true });
   }
 });
+
+Deno.test("launchProcess() hands the child's output to onOutput when asked", async () => {
+  const chunks: Record<string, string> = { stdout: "", stderr: "" };
+  const child = launchProcess({
+    args: () => ["eval", "console.log('to out'); console.error('to err')"],
+    onFrame() {},
+    onOutput(stream, chunk) {
+      chunks[stream] += decoder.decode(chunk);
+    },
+  });
+  const exit = await child.exited;
+  assert.equal(exit.status.code, 0);
+  assert.deepEqual(chunks, { stdout: "to out\n", stderr: "to err\n" });
+});
