@@ -53,7 +53,7 @@ export interface Backend {
   release(): void;
   /**
    * True when the child's report is not the end: the core then waits for
-   * `onExit` (the process has exited and its channels are closed) before the
+   * `sink.exited` (the process has exited and its channels are closed) before the
    * worker counts as finished.
    */
   readonly waitsForExit: boolean;
