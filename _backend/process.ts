@@ -1,26 +1,27 @@
 /**
  * The process transport: a `deno run` subprocess running
- * _child/process_entry.ts, spoken to over a private Unix socket.
+ * _child/process_entry.ts, started by the launcher (launcher.ts), which
+ * owns the socket, the control file, the exit and the cleanup. This file
+ * only adapts it to the core: V8-serialized messages in and out.
  *
  * ```
  *  parent                                   child (_child/process_entry.ts)
  *  ──────                                   ─────
- *  listen on a private Unix socket
- *  spawn `deno run <flags> bootstrap <socket>`
+ *  launchProcess (launcher.ts)
  *                      ◀── connect ───────  main thread (runs the target)
  *  start, items, close ─── socket ───────▶
  *                      ◀── socket ───────  ready, results, done
  *  terminate ───────────── socket ───────▶  main thread: abort ctx.signal
  *  1 ──────────────── control file ──────▶  polled by throwIfTerminated()
  *  SIGTERM, then SIGKILL (forced)
- *  (parent dies) ─── kernel: SIGKILL ────▶  (see _orphan_guard.ts)
+ *  (parent dies) ─── kernel: SIGKILL ────▶  (see _child/orphan_guard.ts)
  * ```
  *
  * @module
  */
-import type { Backend, Core } from "../_core/lifecycle.ts";
+import type { Backend, BackendSink } from "../_core/lifecycle.ts";
 import type { Transport } from "../_core/registry.ts";
-import { killEscalating } from "./kill.ts";
+import { type LaunchExit, launchProcess } from "./launcher.ts";
 import { childCommand } from "./process_command.ts";
 import { WorkerDiedError } from "../errors.ts";
 import {
@@ -32,15 +33,28 @@ import {
 import { unsendableError } from "../_core/unsendable.ts";
 import type { WorkerOptions } from "../types.ts";
 import type { ChildMessage, StartMessage } from "../_protocol/messages.ts";
-import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
 
 const BOOTSTRAP = new URL("../_child/process_entry.ts", import.meta.url);
 
-/** After SIGTERM, how long a child has before SIGKILL. */
-const KILL_GRACE_MS = 500;
+/** The error of a child that exited without reporting. */
+function diedError(sink: BackendSink, exit: LaunchExit): WorkerDiedError {
+  const { status, connected, error } = exit;
+  return new WorkerDiedError(
+    `Worker ${sink.describe()} ${
+      status.signal !== null
+        ? `was killed by ${status.signal}`
+        : `exited with code ${status.code}`
+    }${connected ? "" : " before it started"}`,
+    {
+      exitCode: status.code,
+      ...(status.signal === null ? {} : { signal: status.signal }),
+      ...(error === undefined ? {} : { cause: error }),
+    },
+  );
+}
 
 function spawnProcess(
-  core: Core,
+  sink: BackendSink,
   start: StartMessage,
   options: WorkerOptions,
 ): Backend {
@@ -50,155 +64,35 @@ function spawnProcess(
   } catch (error) {
     throw unsendableError(
       start,
-      `worker ${core.describe()}`,
+      `worker ${sink.describe()}`,
       error,
       serializeError,
     );
   }
-  const dir = Deno.makeTempDirSync({ prefix: "pyworkers-" });
-  const socketPath = `${dir}/s`;
-  const controlPath = `${dir}/c`;
-  let listener: Deno.Listener | undefined;
-  let controlFile: Deno.FsFile | undefined;
-  let child: Deno.ChildProcess;
-  try {
-    listener = Deno.listen({ transport: "unix", path: socketPath });
-    controlFile = Deno.openSync(controlPath, {
-      write: true,
-      createNew: true,
-      mode: 0o600,
-    });
-    child = new Deno.Command(Deno.execPath(), {
-      args:
-        childCommand(options, { socketPath, controlPath, bootstrap: BOOTSTRAP })
-          .args,
-      stdin: "piped",
-      stdout: "inherit",
-      stderr: "inherit",
-      ...(options.env === undefined ? {} : { env: options.env }),
-    }).spawn();
-  } catch (error) {
-    listener?.close();
-    controlFile?.close();
-    Deno.removeSync(dir, { recursive: true });
-    throw error;
-  }
-  const stopFile = controlFile;
-  // Only the "thread" orphan guard reads stdin, and only for its end.
-  const stdin = child.stdin.getWriter();
-  let writer: FrameWriter | undefined;
-  const early: Uint8Array[] = [];
-
-  const closeListener = () => {
-    if (listener === undefined) return;
-    try {
-      listener.close();
-    } catch {
-      // already closed
-    }
-    listener = undefined;
-    // At once: the child holds what it needs open (socket, control file), and
-    // a parent that dies right after must leave as little behind as it can.
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // already gone
-    }
-  };
-
-  const died = (status: Deno.CommandStatus, what: string, cause?: unknown) =>
-    new WorkerDiedError(
-      `Worker ${core.describe()} ${
-        status.signal !== null
-          ? `was killed by ${status.signal}`
-          : `exited with code ${status.code}`
-      }${what}`,
-      {
-        exitCode: status.code,
-        ...(status.signal === null ? {} : { signal: status.signal }),
-        ...(cause === undefined ? {} : { cause }),
-      },
-    );
-
-  /** Talks to the child until it is gone, then frees everything and reports. */
-  const run = async (): Promise<void> => {
-    let conn: Deno.Conn | undefined;
-    let failure: unknown;
-    try {
-      const accepted = listener!.accept().then((c) => c, () => undefined);
-      const first = await Promise.race([accepted, child.status]);
-      closeListener();
-      conn = first !== undefined && "readable" in first
-        ? first
-        : await accepted;
-      if (conn !== undefined && first !== undefined && "readable" in first) {
-        writer = new FrameWriter(conn);
-        writer.send(startFrame);
-        for (const bytes of early.splice(0)) writer.send(bytes);
-        const reader = new FrameReader(conn);
-        for (;;) {
-          const frame = await reader.next();
-          if (frame === null) break;
-          core.onMessage(deserializeMessage<ChildMessage>(frame));
-        }
-      }
-    } catch (error) {
-      failure = error;
-    }
-    // The socket ended: the child is exiting, or was cut off. Make sure it
-    // is gone, then free everything before the worker counts as finished.
-    if (failure !== undefined) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    const status = await child.status;
-    closeListener();
-    try {
-      conn?.close();
-    } catch {
-      // already closed
-    }
-    await stdin.close().catch(() => {});
-    stopFile.close();
-    core.onExit(
-      died(status, writer === undefined ? " before it started" : "", failure),
-    );
-  };
-  const exited = run();
-
+  const child = launchProcess({
+    args: (paths) =>
+      childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
+    env: options.env,
+    onFrame: (frame) => sink.message(deserializeMessage<ChildMessage>(frame)),
+  });
+  child.send(startFrame);
+  child.exited.then((exit) => sink.exited(diedError(sink, exit)));
   return {
     waitsForExit: true,
     send(message) {
-      const bytes = serializeMessage(message); // a bad value throws to the caller
-      if (writer === undefined) early.push(bytes);
-      else {
-        try {
-          writer.send(bytes);
-        } catch {
-          // The socket broke: the child is gone or going, and run() reports
-          // that once it has exited. Nothing to tell this caller.
-        }
-      }
+      child.send(serializeMessage(message)); // a bad value throws to the caller
     },
     requestTerminate() {
       // For the main thread (aborts ctx.signal) and, through the control
       // file, for throwIfTerminated() while the main thread is busy.
       this.send({ t: "terminate" });
-      try {
-        stopFile.writeSync(Uint8Array.of(1));
-      } catch {
-        // the child is gone: nothing left to ask
-      }
+      child.requestStop();
     },
     async kill() {
-      await killEscalating(child, KILL_GRACE_MS);
-      await exited;
+      return await child.kill();
     },
     release() {
-      // Everything is freed by run() once the child has exited.
+      // Everything is freed by the launcher once the child has exited.
     },
   };
 }

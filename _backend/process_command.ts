@@ -14,6 +14,7 @@ import {
 } from "../_permissions/grants.ts";
 import { checkGrant } from "../_permissions/held.ts";
 import { type WorkerOptions, WorkerType } from "../types.ts";
+import { currentHost } from "../_protocol/ids.ts";
 
 /** A host to grant imports from that serves nothing (the "discard" port). */
 const NO_IMPORT_HOST = "127.0.0.1:9";
@@ -21,9 +22,16 @@ const NO_IMPORT_HOST = "127.0.0.1:9";
 /** The flags and setup grants of the child's `deno run`. */
 export function childCommand(
   options: WorkerOptions,
-  paths: { socketPath: string; controlPath: string; bootstrap: URL },
+  paths: {
+    /** The private directory holding both (default: the socket's). */
+    dir?: string;
+    socketPath: string;
+    controlPath: string;
+    bootstrap: URL;
+  },
 ): { args: string[]; revoke: Deno.PermissionDescriptor[] } {
   const { socketPath, controlPath, bootstrap: BOOTSTRAP } = paths;
+  const dir = paths.dir ?? socketPath.slice(0, socketPath.lastIndexOf("/"));
   // Checked again here (not only by the constructor): whoever launches a
   // child gets no more than this process holds.
   const inherit = options.permissions === undefined ||
@@ -32,7 +40,9 @@ export function childCommand(
   const guard = orphanGuard();
   const setup: Parameters<typeof withSetupGrants>[1] = [
     { name: "read", value: socketPath },
-    { name: "write", value: socketPath },
+    // The socket, and the directory itself: the child removes it once it
+    // has connected, in case its parent dies before it can (defect 11).
+    { name: "write", value: dir },
     { name: "read", value: controlPath },
   ];
   if (guard.kind === "pdeathsig") {
@@ -66,9 +76,13 @@ export function childCommand(
     BOOTSTRAP.href,
     socketPath,
     controlPath,
+    dir,
     JSON.stringify(revoke),
     JSON.stringify(guard),
     String(Deno.pid),
+    // The host the child runs on, as its launcher names it: the child may
+    // lack the permission to read it (a remote server names its own).
+    currentHost(),
   ];
   return { args, revoke };
 }

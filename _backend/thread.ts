@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Backend, Core } from "../_core/lifecycle.ts";
+import type { Backend, BackendSink } from "../_core/lifecycle.ts";
 import { within } from "../_core/time.ts";
 import type { Transport } from "../_core/registry.ts";
 import { WorkerDiedError } from "../errors.ts";
@@ -13,7 +13,12 @@ import { threadPermissions } from "../_permissions/grants.ts";
 import { cloneError } from "../_protocol/error_codec.ts";
 import { unsendableError } from "../_core/unsendable.ts";
 import type { WorkerOptions } from "../types.ts";
-import type { ChildMessage, StartMessage } from "../_protocol/messages.ts";
+import type {
+  ChildMessage,
+  StartMessage,
+  ThreadStart,
+} from "../_protocol/messages.ts";
+import { syntheticThreadId } from "../_protocol/ids.ts";
 
 /** What `new Worker()` takes, Deno's `deno` field included. */
 type WebWorkerOptions = ConstructorParameters<typeof globalThis.Worker>[1];
@@ -24,7 +29,7 @@ const BOOTSTRAP = new URL("../_child/thread_entry.ts", import.meta.url);
 const BUSY_PROBE_MS = 20;
 
 function spawnThread(
-  core: Core,
+  sink: BackendSink,
   start: StartMessage,
   options: WorkerOptions,
 ): Backend {
@@ -53,37 +58,46 @@ function spawnThread(
   // reaches worker.onmessage, which we leave alone.
   const { port1: port, port2: childPort } = new MessageChannel();
   port.onmessage = (event: MessageEvent<ChildMessage>) => {
+    // "terminating" is this backend's own: the core never sees it.
     if (event.data.t === "terminating") {
       terminating = true;
       acknowledged.resolve();
-    } else if (event.data.t === "ready") started = true;
-    core.onMessage(event.data);
+      return;
+    }
+    if (event.data.t === "ready") started = true;
+    sink.message(event.data);
   };
   worker.onerror = (event: ErrorEvent) => {
     event.preventDefault();
-    core.onExit(
+    sink.exited(
       new WorkerDiedError(
-        `Worker ${core.describe()} died of an uncaught error: ${event.message}`,
+        `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
         { reason: event.message, cause: event.error },
       ),
     );
   };
   port.onmessageerror = () => {
-    core.onExit(
+    sink.exited(
       new WorkerDiedError(
-        `Worker ${core.describe()} sent a message that could not be read`,
+        `Worker ${sink.describe()} sent a message that could not be read`,
         { reason: "messageerror" },
       ),
     );
   };
   try {
-    worker.postMessage({ ...start, flag, port: childPort }, [childPort]);
+    const first: ThreadStart = {
+      start,
+      port: childPort,
+      flag,
+      fallbackTid: syntheticThreadId(),
+    };
+    worker.postMessage(first, [childPort]);
   } catch (error) {
     port.close();
     worker.terminate();
     throw unsendableError(
       start,
-      `worker ${core.describe()}`,
+      `worker ${sink.describe()}`,
       error,
       cloneError,
     );

@@ -4,7 +4,10 @@
  *
  * - On Linux the child asks the kernel to SIGKILL it when its parent dies
  *   (`prctl(PR_SET_PDEATHSIG)`, through Deno's FFI and the C library). It
- *   costs under a millisecond, and the child needs nothing else.
+ *   costs under a millisecond, and the child needs nothing else. It is
+ *   armed once the child has connected and removed its private directory
+ *   (an armed child dies with its parent and could not clean up), and
+ *   before the target loads.
  * - Elsewhere, or when the C library cannot be found, or when
  *   `PYWORKERS_ORPHAN_GUARD=thread` asks for it, the child runs a control
  *   thread from the start that sees its stdin end when the parent dies and

@@ -1,6 +1,6 @@
 /**
  * Entry point of a process worker's child (`deno run _child/process_entry.ts
- * <socket> <revoke> <guard> <parent pid>`).
+ * <socket> <control file> <dir> <revoke> <guard> <parent pid> <host>`).
  *
  * Two channels, so that nothing the target prints can corrupt the protocol
  * and a busy target cannot miss a stop request:
@@ -9,15 +9,25 @@
  *   V8-serialized {@linkcode ParentMessage}/{@linkcode ChildMessage}, stop
  *   requests included (they abort `ctx.signal`).
  * - control: a one-byte file the parent writes when a stop is requested.
- *   The child opened it before revoking its setup grants (and the parent
- *   then unlinked it), and `ctx.throwIfTerminated()` reads it at most once
+ *   The child opens it before it connects (the directory goes once it has
+ *   connected), and `ctx.throwIfTerminated()` reads it at most once
  *   per millisecond, so a stop request is seen even in a loop that never
  *   yields, without a thread: a control thread would cost the child ~20 ms
  *   of start-up (`new Worker` blocks that long) and ~15 MB.
  *
- * The child never outlives its parent: see _orphan_guard.ts. The child
- * starts with a few grants the target was not given (to reach the socket,
- * and what its guard needs); it revokes them before the target is loaded.
+ * Start-up, in this order: open the control file, connect (a child that
+ * cannot has lost its parent: it removes the directory and exits), remove
+ * the private directory (the parent does too: whoever is first), then arm
+ * the orphan guard and revoke the setup grants. The directory goes before
+ * the guard is armed because an armed child is SIGKILLed with its parent
+ * and could no longer clean up (issue 6.11).
+ *
+ * The child never outlives its parent: see orphan_guard.ts. The child
+ * starts with a few grants the target was not given (to reach the socket
+ * and remove its directory, and what its guard needs); it revokes them
+ * before the target is loaded. An error nobody catches (a stray timer's
+ * throw, an unhandled rejection) is reported as the worker's error before
+ * the child exits, as a thread's would be.
  *
  @module
  */
@@ -28,7 +38,8 @@ import type {
   ParentMessage,
   StartMessage,
 } from "../_protocol/messages.ts";
-import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
+import { FramedChannel } from "../_protocol/channel.ts";
+import { encodeError } from "../_protocol/error_codec.ts";
 import {
   deserializeMessage,
   serializeError,
@@ -65,13 +76,17 @@ function controlMain(): void {
   };
 }
 
-const [socketPath, controlPath, revokeJson, guardJson, parentPid] = Deno.args;
+const [
+  socketPath,
+  controlPath,
+  dir,
+  revokeJson,
+  guardJson,
+  parentPid,
+  host,
+] = Deno.args;
 const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
 const guard: OrphanGuard = JSON.parse(guardJson ?? '{"kind":"thread"}');
-if (
-  guard.kind === "pdeathsig" &&
-  !armParentDeathSignal(guard.libc, Number(parentPid))
-) Deno.exit(1); // the parent is already gone
 
 const flag = new SharedArrayBuffer(4);
 /** The runtime, once `start` has arrived. */
@@ -121,21 +136,86 @@ function orphaned(): void {
   setTimeout(() => Deno.exit(1), ORPHAN_GRACE_MS);
 }
 
-const controlFile = Deno.openSync(controlPath!, { read: true });
+// Opened before connecting: once connected, the directory goes.
+let controlFile: Deno.FsFile;
+try {
+  controlFile = Deno.openSync(controlPath!, { read: true });
+} catch {
+  // The directory is gone already: so is the parent (or its sweep).
+  Deno.exit(1);
+}
 const controlByte = new Uint8Array(1);
 /** Whether the parent wrote its stop byte into the control file. */
 function stopRequested(): boolean {
   controlFile.seekSync(0, Deno.SeekMode.Start);
   return (controlFile.readSync(controlByte) ?? 0) > 0 && controlByte[0] !== 0;
 }
-const conn = await Deno.connect({ transport: "unix", path: socketPath! });
+/** Removes the private directory (whichever of parent and child is first). */
+function removeDir(): void {
+  try {
+    Deno.removeSync(dir!, { recursive: true });
+  } catch {
+    // already gone: the parent was first
+  }
+}
+
+// Connect before arming the parent-death signal: until this child has
+// removed its directory, it must live to remove it even if its parent dies
+// (defect 11). A child that cannot connect has lost its parent: it cleans
+// up and leaves.
+let conn: Deno.UnixConn;
+try {
+  conn = await Deno.connect({ transport: "unix", path: socketPath! });
+} catch {
+  removeDir();
+  Deno.exit(1);
+}
+removeDir();
+if (
+  guard.kind === "pdeathsig" &&
+  !armParentDeathSignal(guard.libc, Number(parentPid))
+) Deno.exit(1); // the parent is already gone
 for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
-const reader = new FrameReader(conn);
-const writer = new FrameWriter(conn);
-const send = (message: ChildMessage) => writer.send(serializeMessage(message));
+const channel = new FramedChannel(conn);
+const send = (message: ChildMessage) => channel.send(serializeMessage(message));
 
-const first = await reader.next();
+/** How long a dying child waits for its last words to go out. */
+const LAST_WORDS_MS = 1000;
+
+/**
+ * An error nobody caught (a stray timer's throw, an unhandled rejection)
+ * would end this process with a bare exit code: report it as the worker's
+ * error first, as a thread's parent hears it.
+ */
+async function dieOf(error: unknown): Promise<void> {
+  try {
+    send({
+      t: "exit",
+      code: 1,
+      error: encodeError(error, (value) => serializeError(value) === undefined),
+    });
+  } catch {
+    // the socket broke: the exit code is all the parent will get
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    channel.drained(),
+    new Promise((resolve) => timer = setTimeout(resolve, LAST_WORDS_MS)),
+  ]);
+  clearTimeout(timer);
+  Deno.exit(1);
+}
+globalThis.addEventListener("error", (event) => {
+  event.preventDefault();
+  dieOf(event.error);
+});
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  dieOf(event.reason);
+});
+
+const first = await channel.next();
 if (first === null) Deno.exit(1); // the parent went away before starting us
 const start = deserializeMessage<StartMessage>(first);
 const runtime = new ChildRuntime(
@@ -146,13 +226,13 @@ const runtime = new ChildRuntime(
   stopRequested,
 );
 child.runtime = runtime;
-send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
+send({ t: "ready", host: host ?? start.host, pid: Deno.pid, tid: Deno.pid });
 
 // Feed the runtime until the parent closes the socket.
 (async () => {
   try {
     for (;;) {
-      const bytes = await reader.next();
+      const bytes = await channel.next();
       if (bytes === null) break;
       runtime.receive(deserializeMessage<ParentMessage>(bytes));
     }
@@ -164,5 +244,5 @@ send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
 
 await runtime.run();
 child.finished = true;
-await writer.drained();
+await channel.drained();
 Deno.exit(0);

@@ -16,7 +16,7 @@ import { cloneError } from "../_protocol/error_codec.ts";
 import type {
   ChildMessage,
   ParentMessage,
-  StartMessage,
+  ThreadStart,
 } from "../_protocol/messages.ts";
 
 const scope = globalThis as unknown as DedicatedWorkerGlobalScope;
@@ -43,17 +43,15 @@ scope.close = () => {
   realClose();
 };
 
-scope.onmessage = (
-  event: MessageEvent<StartMessage & { port?: MessagePort }>,
-) => {
-  const start = event.data;
-  if (port !== undefined || start?.t !== "start" || !start.port) return;
+scope.onmessage = (event: MessageEvent<ThreadStart>) => {
+  const { start, flag, fallbackTid } = event.data ?? {};
+  if (port !== undefined || start?.t !== "start" || !event.data.port) return;
   scope.onmessage = null;
-  port = start.port;
-  const tid = currentTid() ?? start.fallbackTid;
+  port = event.data.port;
+  const tid = currentTid() ?? fallbackTid;
   const runtime = new ChildRuntime(
     start,
-    new Int32Array(start.flag ?? new SharedArrayBuffer(4)),
+    new Int32Array(flag ?? new SharedArrayBuffer(4)),
     { send: (message) => port!.postMessage(message), cloneError },
     { pid: Deno.pid, tid },
   );
@@ -61,7 +59,9 @@ scope.onmessage = (
     if (event.data.t === "terminate") post({ t: "terminating" });
     runtime.receive(event.data);
   };
-  post({ t: "ready", pid: Deno.pid, tid });
+  // A thread runs in its parent's process, so on its parent's host (which it
+  // may lack the permission to read).
+  post({ t: "ready", host: start.host, pid: Deno.pid, tid });
   runtime.run().finally(() => {
     exited = true;
     realClose();

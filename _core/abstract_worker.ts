@@ -53,6 +53,7 @@ export function startWorker(
     persistent: kind.persistent,
     id: [worker.parentHost, worker.parentPid, worker.parentTid],
     initState,
+    kind: WorkerType[kind.type].toLowerCase(),
   });
   cores.set(worker, core);
   if (options.run === false || options.target == null) {
@@ -80,9 +81,8 @@ export function startWorker(
       userid: options.userid,
       host: worker.parentHost,
       parentId: worker.parentId,
-      fallbackTid: syntheticThreadId(),
     };
-    core.attach(kind.transport.spawn(core, start, options));
+    core.attach(kind.transport.spawn(core.sink, start, options));
   } catch (thrown) {
     const error = explainStartFailure(thrown, kind.type);
     // The worker must not look alive with no child behind it.

@@ -16,6 +16,27 @@ import type {
 import type { WorkerId } from "../types.ts";
 import { checkTimeout, within } from "./time.ts";
 
+/**
+ * What a backend may tell the core, and all it may see of it: a backend
+ * gets this narrow sink, not the core. Kind-specific messages (a thread's
+ * "terminating") stay in the backend.
+ */
+export interface BackendSink {
+  /** How messages name the worker. */
+  describe(): string;
+  /** A message from the child. */
+  message(message: ChildMessage): void;
+  /** The child is gone; if it had not reported, it died of `error`. */
+  exited(error: Error): void;
+}
+
+/**
+ * How long `terminate()` waits for a backend's `kill()` before it reports
+ * the worker dead anyway: a wedged backend (a remote host that never
+ * answers) must not hang `terminate()`.
+ */
+const KILL_BOUND_MS = 10_000;
+
 /** What a worker kind provides to the core. */
 export interface Backend {
   /** Sends a message to the child. Throws `TypeError` if it cannot be cloned. */
@@ -24,14 +45,15 @@ export interface Backend {
   requestTerminate(): void;
   /**
    * Stops the child by force; resolves once it is gone, with a note when
-   * that cannot be promised. Never rejects.
+   * that cannot be promised. Never rejects. The core waits for it at most
+   * {@linkcode KILL_BOUND_MS}.
    */
   kill(): Promise<string | void>;
   /** Frees what is left once the child is gone (idempotent). */
   release(): void;
   /**
    * True when the child's report is not the end: the core then waits for
-   * `onExit` (the process has exited and its channels are closed) before the
+   * `sink.exited` (the process has exited and its channels are closed) before the
    * worker counts as finished.
    */
   readonly waitsForExit: boolean;
@@ -48,6 +70,10 @@ export class Core {
   readonly owner: object;
   readonly name: string | undefined;
   readonly persistent: boolean;
+  /** The kind's name ("thread", "process"), for messages. */
+  readonly kind: string;
+  /** What the backend sees of this core. */
+  readonly sink: BackendSink;
   host: string;
   pid: number;
   tid: number;
@@ -71,6 +97,10 @@ export class Core {
   #terminateRequested = false;
   #forcing = false;
   #closed = false;
+  #started = false;
+  /** Why the child said it is dying, before its exit is confirmed. */
+  #dying: Error | undefined;
+  readonly #killBoundMs: number;
 
   constructor(
     owner: object,
@@ -79,11 +109,21 @@ export class Core {
       persistent: boolean;
       id: WorkerId;
       initState: unknown;
+      kind?: string;
+      /** For tests: how long `terminate()` waits for `kill()`. */
+      killBoundMs?: number;
     },
   ) {
     this.owner = owner;
     this.name = options.name;
     this.persistent = options.persistent;
+    this.kind = options.kind ?? "";
+    this.#killBoundMs = options.killBoundMs ?? KILL_BOUND_MS;
+    this.sink = {
+      describe: () => this.describe(),
+      message: (message) => this.onMessage(message),
+      exited: (error) => this.onExit(error),
+    };
     [this.host, this.pid, this.tid] = options.id;
     this.userState = options.initState;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -114,11 +154,16 @@ export class Core {
     activeCores.add(this);
   }
 
-  /** How messages name this worker. */
+  /**
+   * How messages name this worker: by its name, else by its ids once the
+   * child has reported them (before that they would be its parent's).
+   */
   describe(): string {
-    return this.name !== undefined
-      ? `"${this.name}"`
-      : JSON.stringify([this.host, this.pid, this.tid]);
+    if (this.name !== undefined) return `"${this.name}"`;
+    if (!this.#started) {
+      return `(${this.kind ? `${this.kind} ` : ""}worker, not started)`;
+    }
+    return JSON.stringify([this.host, this.pid, this.tid]);
   }
 
   get alive(): boolean {
@@ -142,8 +187,10 @@ export class Core {
   onMessage(message: ChildMessage): void {
     switch (message.t) {
       case "ready":
+        this.host = message.host;
         this.pid = message.pid;
         this.tid = message.tid;
+        this.#started = true;
         this.#settleReady();
         break;
       case "results":
@@ -156,16 +203,25 @@ export class Core {
           : { ok: false, error: asError(decodeError(message.error!)) };
         if (!this.#backend?.waitsForExit) this.#finish(this.#reported);
         break;
-      case "terminating":
-        break; // for the backend: see thread.ts
-      case "exit":
-        this.onExit(
-          new WorkerDiedError(
-            `Worker ${this.describe()} exited with code ${message.code}`,
-            { exitCode: message.code },
-          ),
+      case "exit": {
+        const cause = message.error === undefined
+          ? undefined
+          : asError(decodeError(message.error));
+        const error = new WorkerDiedError(
+          cause === undefined
+            ? `Worker ${this.describe()} exited with code ${message.code}`
+            : `Worker ${this.describe()} died of an uncaught error: ${cause.message}`,
+          {
+            exitCode: message.code,
+            ...(cause === undefined ? {} : { reason: cause.message, cause }),
+          },
         );
+        // A process still has to exit and free its channels: keep the
+        // reason until it has.
+        if (this.#backend?.waitsForExit) this.#dying ??= error;
+        else this.onExit(error);
         break;
+      }
     }
   }
 
@@ -178,7 +234,7 @@ export class Core {
           ok: false,
           error: this.#forcing && !(error instanceof WorkerTerminatedError)
             ? this.#forcedError()
-            : error,
+            : this.#dying ?? error,
         },
     );
   }
@@ -238,7 +294,15 @@ export class Core {
     if (timeout > 0 && await within(this.finished, timeout)) return true;
     if (!force) return !this.alive;
     this.#forcing = true;
-    const note = await this.#backend?.kill();
+    let note: string | void = undefined;
+    const killed = (this.#backend?.kill() ?? Promise.resolve()).then((n) => {
+      note = n;
+    });
+    if (!await within(killed, this.#killBoundMs)) {
+      note = `its ${
+        this.kind || "worker"
+      } backend did not confirm the kill within ${this.#killBoundMs} ms`;
+    }
     this.onExit(this.#forcedError(note));
     return !this.alive;
   }

@@ -9,12 +9,19 @@
 import type { WorkerOptions } from "../types.ts";
 import { WorkerType } from "../types.ts";
 import type { StartMessage } from "../_protocol/messages.ts";
-import type { Backend, Core } from "./lifecycle.ts";
+import type { Backend, BackendSink } from "./lifecycle.ts";
 
 /** How one kind starts its child and what it can send to it. */
 export interface Transport {
-  /** Starts the child. Throws (synchronously) if it cannot even be tried. */
-  spawn(core: Core, start: StartMessage, options: WorkerOptions): Backend;
+  /**
+   * Starts the child, which reports through `sink`. Throws (synchronously)
+   * if it cannot even be tried.
+   */
+  spawn(
+    sink: BackendSink,
+    start: StartMessage,
+    options: WorkerOptions,
+  ): Backend;
   /** Why a value cannot be sent to this kind's child, or undefined. */
   cloneError(value: unknown): unknown;
   /** The bytes a value takes on the way (kinds with a size limit). */

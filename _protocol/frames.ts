@@ -34,6 +34,14 @@ export class FrameReader {
     this.#maxFrame = maxFrame;
   }
 
+  /**
+   * The largest frame accepted from now on (a server raises it once its
+   * peer is authenticated).
+   */
+  set maxFrame(bytes: number) {
+    this.#maxFrame = bytes;
+  }
+
   /** The next frame, or null at a clean end of stream between frames. */
   async next(): Promise<Uint8Array | null> {
     if (!(await this.#fill(4))) {

@@ -6,7 +6,7 @@
  *  parent (Worker handle)                      child (_child.ts)
  *  ──────────────────────                      ─────────────────
  *  start {target, args, initState, ...}  ──▶   resolve target, report ids
- *                                        ◀──   ready {pid, tid}
+ *                                        ◀──   ready {host, pid, tid}
  *  items [{seq, args, call}]  (persistent) ──▶  run each item in order
  *                                        ◀──   results [{seq, ok, value}]
  *  close                                 ──▶   no more items: finish the loop
@@ -37,12 +37,23 @@ export interface StartMessage {
   readonly args: readonly unknown[];
   readonly initState: unknown;
   readonly persistent: boolean;
-  /** Process-wide terminate flag (threads only; processes build their own). */
-  readonly flag?: SharedArrayBuffer;
   readonly name: string | undefined;
   readonly userid: unknown;
   readonly host: string;
   readonly parentId: readonly [string, number, number];
+}
+
+/**
+ * What a thread worker's Web Worker receives first: `start`, and beside it
+ * what only threads have (the process child builds its own flag and reads
+ * its own thread id).
+ */
+export interface ThreadStart {
+  readonly start: StartMessage;
+  /** The protocol's private port (the worker's global scope is the target's). */
+  readonly port: MessagePort;
+  /** The terminate flag the parent sets, read by `throwIfTerminated()`. */
+  readonly flag: SharedArrayBuffer;
   /** The thread id to report when the OS id cannot be read. */
   readonly fallbackTid: number;
 }
@@ -69,7 +80,13 @@ export type ParentMessage =
 
 /** Messages from child to parent. */
 export type ChildMessage =
-  | { readonly t: "ready"; readonly pid: number; readonly tid: number }
+  /** The child runs: where (a remote job reports its server's host). */
+  | {
+    readonly t: "ready";
+    readonly host: string;
+    readonly pid: number;
+    readonly tid: number;
+  }
   | { readonly t: "results"; readonly results: readonly ItemResult[] }
   | {
     readonly t: "done";
@@ -79,7 +96,12 @@ export type ChildMessage =
     readonly userState: unknown;
     readonly stateSent: boolean;
   }
-  | { readonly t: "exit"; readonly code: number }
+  /**
+   * The child is ending on its own: the target called `Deno.exit()` or
+   * `close()` (thread), or an error nobody caught (a stray timer's throw,
+   * an unhandled rejection) is ending it, with that error.
+   */
+  | { readonly t: "exit"; readonly code: number; readonly error?: Encoded }
   /** A thread's event loop saw the terminate request (so it is not stuck in sync code). */
   | { readonly t: "terminating" };
 

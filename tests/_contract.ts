@@ -111,6 +111,19 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.deepEqual(worker.result, worker.id, "ctx.worker.id matches");
   });
 
+  test("reports the host it runs on after ready, even without sys permission", async () => {
+    await using worker = make({
+      target: (ctx: WorkerContext) => ctx.worker.host,
+      permissions: "none",
+    });
+    await worker.ready;
+    if (type !== WorkerType.REMOTE) {
+      assert.equal(worker.host, worker.parentHost);
+    }
+    await worker.wait(10_000);
+    assert.equal(worker.result, worker.host, "ctx.worker.host matches");
+  });
+
   test("with run: false is dead from the start and never runs", async () => {
     const worker = make({ target: () => "ran", run: false });
     await worker.ready;
@@ -365,6 +378,32 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(worker.hasError, true);
     assert.ok(worker.error instanceof WorkerDiedError);
     assert.equal(worker.error.exitCode, 3);
+  });
+
+  test("reports an uncaught error from a stray timer with its message (issue 6.9)", async () => {
+    await using worker = make({
+      target: (): Promise<never> => {
+        setTimeout(() => {
+          throw new RangeError("boom from a timer");
+        });
+        return new Promise(() => {});
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.ok(worker.error instanceof WorkerDiedError);
+    assert.match(worker.error.message, /boom from a timer/);
+  });
+
+  test("reports an unhandled rejection with its message (issue 6.9)", async () => {
+    await using worker = make({
+      target: (): Promise<never> => {
+        Promise.reject(new TypeError("nobody caught this"));
+        return new Promise(() => {});
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.ok(worker.error instanceof WorkerDiedError);
+    assert.match(worker.error.message, /nobody caught this/);
   });
 
   test("gives a target exceeding its grant Deno's NotCapable", async () => {

@@ -9,6 +9,7 @@ import {
   type PersistentWorkerOptions,
   WorkerClosedError,
   type WorkerContext,
+  WorkerDiedError,
   WorkerTerminatedError,
   WorkerType,
 } from "../mod.ts";
@@ -243,6 +244,24 @@ export function persistentSuite(
     await worker.wait(10_000);
     assert.ok(worker.error instanceof TypeError);
     assert.match(worker.error.message, /result of an item/);
+  });
+
+  test("an uncaught error from a stray timer ends the worker with its message (issue 6.9)", async () => {
+    await using worker = make({
+      target: (x: number): number | Promise<never> => {
+        if (x === 0) return x;
+        // The item waits, so the worker is still running when the timer fires.
+        setTimeout(() => {
+          throw new RangeError("boom from a timer");
+        });
+        return new Promise(() => {});
+      },
+    });
+    assert.equal(await worker.call(0), 0);
+    worker.enqueue(1);
+    assert.equal(await worker.wait(10_000), true);
+    assert.ok(worker.error instanceof WorkerDiedError);
+    assert.match(worker.error.message, /boom from a timer/);
   });
 
   test("refuses a highWaterMark below 1", () => {

@@ -1,0 +1,83 @@
+/**
+ * One framed, two-way channel over any byte stream that reads, writes and
+ * closes like a `Deno.Conn`: the private Unix socket between a parent and
+ * its process child now, the TCP link of remote workers next. Framing is in
+ * frames.ts; this puts a reader and a writer together with one `close()`.
+ *
+ * @module
+ */
+import { FrameReader, FrameWriter } from "./frames.ts";
+
+/** The part of a `Deno.Conn` a channel uses. */
+export interface ByteStream {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** Length-prefixed frames both ways over one byte stream. */
+export class FramedChannel {
+  readonly #conn: ByteStream;
+  readonly #reader: FrameReader;
+  readonly #writer: FrameWriter;
+  #closed = false;
+
+  /**
+   * @param conn The stream; the channel owns it from now on.
+   * @param maxFrame The largest frame it accepts (bigger ones are refused
+   * before they are allocated).
+   */
+  constructor(conn: ByteStream, maxFrame?: number) {
+    this.#conn = conn;
+    this.#reader = new FrameReader(conn, maxFrame);
+    this.#writer = new FrameWriter(conn);
+  }
+
+  /**
+   * The largest frame accepted from now on: small before a peer is
+   * authenticated, larger after.
+   */
+  set maxFrame(bytes: number) {
+    this.#reader.maxFrame = bytes;
+  }
+
+  /** Queues one frame; never blocks. Throws if an earlier write failed. */
+  send(payload: Uint8Array): void {
+    this.#writer.send(payload);
+  }
+
+  /** The next frame, or null at a clean end of the stream. */
+  next(): Promise<Uint8Array | null> {
+    return this.#reader.next();
+  }
+
+  /** Every frame until the end of the stream (throws on a broken one). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, void> {
+    for (;;) {
+      const frame = await this.#reader.next();
+      if (frame === null) return;
+      yield frame;
+    }
+  }
+
+  /** Resolves when everything sent so far is written (or writing failed). */
+  drained(): Promise<void> {
+    return this.#writer.drained();
+  }
+
+  /** Bytes queued but not yet written. */
+  get backlog(): number {
+    return this.#writer.backlog;
+  }
+
+  /** Closes the stream (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
