@@ -5,10 +5,12 @@
 import assert from "node:assert/strict";
 import {
   ThreadWorker,
+  type WorkerContext,
   WorkerDiedError,
   WorkerTerminatedError,
 } from "../mod.ts";
 import { busyThreadsBlockExit } from "../_backend/busy_thread.ts";
+import { startedSignal } from "./_started.ts";
 
 const MOD = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
 
@@ -22,14 +24,18 @@ function threadExists(tid: number): boolean {
   }
 }
 
-Deno.test("ThreadWorker forced stop ends the OS thread of a target that ignores the request", async () => {
+Deno.test("ThreadWorker forced stop ends the OS thread of a target that ignores the request (issue 6.12)", async () => {
+  await using signal = startedSignal();
   await using worker = new ThreadWorker({
-    target: async (ctx: { signal: AbortSignal }) => {
+    target: async (path: string, ctx: WorkerContext) => {
       ctx.signal.addEventListener("abort", () => {}); // heard, ignored
+      // `ready` only says the thread exists: this says the target runs.
+      (await Deno.connect({ transport: "unix", path })).close();
       await new Promise(() => {});
     },
+    args: [signal.path],
   });
-  await worker.ready;
+  await Promise.all([worker.ready, signal.started]);
   assert.ok(worker.tid > 0, "the OS thread id is readable under -A");
   assert.equal(threadExists(worker.tid), true);
   assert.equal(await worker.terminate({ timeout: 50 }), true);
