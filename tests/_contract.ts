@@ -346,6 +346,22 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     );
   });
 
+  test("explains a function target that uses a captured variable (issue 6.10)", async () => {
+    const captured = 2;
+    await using worker = make({
+      target: (x: number) => x * captured,
+      args: [1],
+    });
+    await worker.wait();
+    assert.ok(worker.error instanceof ReferenceError);
+    assert.match(worker.error.message, /^captured is not defined \(/);
+    assert.match(worker.error.message, /shipped as source/);
+    assert.match(
+      worker.error.message,
+      /pass it in args or use \{ module, name \}/,
+    );
+  });
+
   test("refuses a function that cannot be shipped", () => {
     const object = {
       method(x: number) {

@@ -50,41 +50,69 @@ Deno.test("ThreadWorker forced stop ends the OS thread of a target that ignores 
   assert.equal(threadExists(worker.tid), false, "the thread is gone");
 });
 
-Deno.test("ThreadWorker forced while busy in sync code says so, and the process can still exit", async () => {
-  // In a child process, so the thread Deno cannot stop dies with it.
-  const script = `
+for (
+  const [how, target] of [
+    ["", "(shared) => { STARTED; for (;;) {} }"],
+    // No mark covers an async target's code after an await: the silence does.
+    [
+      " after an await",
+      "async (shared) => { await null; STARTED; for (;;) {} }",
+    ],
+  ] as const
+) {
+  Deno.test(`ThreadWorker forced while busy in sync code${how} says so, and the process can still exit`, async () => {
+    // In a child process, so the thread Deno cannot stop dies with it.
+    const script = `
     import { ThreadWorker } from ${MOD};
     const flag = new SharedArrayBuffer(4);
     const worker = new ThreadWorker({
-      target: (shared) => {
-        Atomics.store(new Int32Array(shared), 0, 1);
-        Atomics.notify(new Int32Array(shared), 0);
-        for (;;) {}
-      },
+      target: ${
+      target.replace(
+        "STARTED",
+        "Atomics.store(new Int32Array(shared), 0, 1); " +
+          "Atomics.notify(new Int32Array(shared), 0)",
+      )
+    },
       args: [flag],
     });
     await Atomics.waitAsync(new Int32Array(flag), 0, 0, 10000).value;
     console.log(await worker.terminate({ timeout: 0 }), worker.error.forced);
     console.log(worker.error.message);`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-config", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // Watchdog: a Deno whose busy threads block exit would hang here.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-  const { code, stdout, stderr } = await child.output();
-  clearTimeout(timer);
-  const out = new TextDecoder().decode(stdout);
-  const err = new TextDecoder().decode(stderr);
-  if (busyThreadsBlockExit(Deno.version.deno)) {
-    assert.notEqual(code, 0, "this Deno cannot exit; the test documents it");
-    return;
-  }
-  assert.equal(code, 0, err);
-  assert.match(out, /^true true\n/);
-  assert.match(out, /busy in synchronous code/);
-  assert.match(err, /pyworkers: a thread worker was forced while/);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Watchdog: a Deno whose busy threads block exit would hang here.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const { code, stdout, stderr } = await child.output();
+    clearTimeout(timer);
+    const out = new TextDecoder().decode(stdout);
+    const err = new TextDecoder().decode(stderr);
+    if (busyThreadsBlockExit(Deno.version.deno)) {
+      assert.notEqual(code, 0, "this Deno cannot exit; the test documents it");
+      return;
+    }
+    assert.equal(code, 0, err);
+    assert.match(out, /^true true\n/);
+    assert.match(out, /busy in synchronous code/);
+    assert.match(err, /pyworkers: a thread worker was forced while/);
+  });
+}
+
+Deno.test("ThreadWorker forced while its module target still loads gives no busy-thread note (issue 6.10)", async () => {
+  // The module's top level is busy for a while, then the thread is free: it
+  // was never stuck in its target, and Worker.terminate() does end it.
+  const module = "data:text/javascript," + encodeURIComponent(
+    "for (const end = Date.now() + 500; Date.now() < end;);\n" +
+      "export default () => new Promise(() => {});",
+  );
+  await using worker = new ThreadWorker({ target: { module } });
+  await worker.ready;
+  assert.equal(await worker.terminate({ timeout: 0 }), true);
+  assert.ok(worker.error instanceof WorkerTerminatedError);
+  assert.equal(worker.error.forced, true);
+  assert.doesNotMatch(worker.error.message, /synchronous/);
 });
 
 Deno.test("busyThreadsBlockExit() names the Deno releases that cannot exit", () => {
