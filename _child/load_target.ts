@@ -32,7 +32,10 @@ export async function loadTarget(spec: TargetSpec): Promise<TargetFn> {
     }
     return wrap(fn, explainCapture);
   }
-  const module = await import(spec.module);
+  const module = await import(spec.module).catch((error) => {
+    explainBare(spec.module, error);
+    throw error;
+  });
   const fn = module[spec.name];
   if (typeof fn !== "function") {
     throw new TypeError(
@@ -79,6 +82,36 @@ function wrap(
   };
 }
 
+/**
+ * Adds to a failed import of a bare specifier how the parent resolved it:
+ * the name was neither a URL nor a file in its working directory.
+ */
+function explainBare(specifier: string, error: unknown): void {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(specifier)) return; // not bare
+  // Only when it failed to resolve, not when the module threw as it loaded.
+  if (!String((error as Error)?.message).includes(`"${specifier}"`)) return;
+  amend(
+    error,
+    ` (a module target without a scheme that is not a file in the working ` +
+      `directory is a bare specifier, resolved by the import map: start a ` +
+      `path with ./ or pass a URL)`,
+  );
+}
+
+/** Appends `hint` to an error's message and stack, if it lets us. */
+function amend(error: unknown, hint: string): void {
+  if (!(error instanceof Error)) return;
+  try {
+    const message = error.message;
+    error.message = message + hint;
+    if (typeof error.stack === "string") {
+      error.stack = error.stack.replace(message, error.message);
+    }
+  } catch {
+    // A frozen or exotic error keeps its own message.
+  }
+}
+
 const CAPTURE_HINT = " (function targets are shipped as source: a variable " +
   "the function captured does not exist in the worker; pass it in args or " +
   "use { module, name })";
@@ -89,14 +122,7 @@ const CAPTURE_HINT = " (function targets are shipped as source: a variable " +
  */
 function explainCapture(error: unknown): void {
   if (!(error instanceof ReferenceError)) return;
-  try {
-    const message = error.message;
-    if (!/ is not defined$/.test(message)) return;
-    error.message = message + CAPTURE_HINT;
-    if (typeof error.stack === "string") {
-      error.stack = error.stack.replace(message, error.message);
-    }
-  } catch {
-    // A frozen or exotic error keeps its own message.
+  if (/ is not defined$/.test(String(error.message))) {
+    amend(error, CAPTURE_HINT);
   }
 }
