@@ -17,6 +17,7 @@ import {
 import { normalizeGrant } from "../_permissions/grants.ts";
 import { describeTarget } from "./target.ts";
 import {
+  type ArgsOption,
   type TerminateOptions,
   type WorkerId,
   type WorkerOptions,
@@ -170,7 +171,7 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    */
   static create<A extends unknown[], R>(
     type: WorkerType,
-    options: WorkerOptions<A, R>,
+    options: WorkerOptions<A, R> & ArgsOption<A>,
   ): Worker<A, R>;
   static create<A extends unknown[], R>(
     type: WorkerType,

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type ArgsOption,
   type Worker,
   type WorkerContext,
   WorkerDiedError,
@@ -17,7 +18,7 @@ import { startedSignal } from "./_started.ts";
 
 /** Builds a worker of the kind under test. */
 export type Factory = <A extends unknown[], R>(
-  options: WorkerOptions<A, R>,
+  options: WorkerOptions<A, R> & ArgsOption<A>,
 ) => Worker<A, R>;
 
 const FIXTURES = new URL("./fixtures/targets.ts", import.meta.url);

@@ -1,6 +1,7 @@
 /** Permission descriptors mean the same for every kind, however they are spelled. */
 import assert from "node:assert/strict";
 import {
+  type ArgsOption,
   type PermissionDescriptor,
   ProcessWorker,
   ThreadWorker,
@@ -11,11 +12,13 @@ import { childCommand } from "../_backend/process_command.ts";
 const kinds = [
   [
     "ThreadWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ThreadWorker(o),
+    <A extends unknown[], R>(o: WorkerOptions<A, R>) =>
+      new ThreadWorker(o as WorkerOptions<A, R> & ArgsOption<A>),
   ],
   [
     "ProcessWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ProcessWorker(o),
+    <A extends unknown[], R>(o: WorkerOptions<A, R>) =>
+      new ProcessWorker(o as WorkerOptions<A, R> & ArgsOption<A>),
   ],
 ] as const;
 
