@@ -119,8 +119,9 @@ export interface WorkerContext {
 /**
  * A reference to an exported function of a module, run by importing the
  * module in the worker. Use it for targets that need imports or module
- * state. A relative path is resolved against the current working directory;
- * prefer `new URL("./x.ts", import.meta.url)`.
+ * state. A path is resolved against the current working directory (a name
+ * like `"lib/x.ts"` too, when that file exists; otherwise it is a bare
+ * specifier for the import map); prefer `new URL("./x.ts", import.meta.url)`.
  *
  * @example
  * ```ts
