@@ -47,7 +47,7 @@ Deno.test("Worker.create() refuses a value that is not a WorkerType, listing the
   );
 });
 
-Deno.test("a module target path without ./ names a file in the working directory (issue 6.10)", async () => {
+Deno.test("ThreadWorker and ProcessWorker take a module path without ./ as a file in the working directory (issue 6.10)", async () => {
   const cwd = Deno.cwd();
   Deno.chdir(new URL("./", import.meta.url));
   try {
@@ -69,7 +69,7 @@ Deno.test("a module target path without ./ names a file in the working directory
   }
 });
 
-Deno.test("a bare module specifier stays bare for the import map, and its failure says how paths resolve (issue 6.10)", async () => {
+Deno.test("ThreadWorker keeps a bare module specifier bare for the import map, and its failure says how paths resolve (issue 6.10)", async () => {
   for (const module of ["pyworkers-no-such-package", "@pyworkers/no-such"]) {
     await using worker = new ThreadWorker({ target: { module } });
     await worker.wait();

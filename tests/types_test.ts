@@ -42,7 +42,7 @@ function argsOptional(): void {
   new ThreadWorker({ target: (ctx: { signal: AbortSignal }) => ctx.signal });
 }
 
-Deno.test("WorkerOptions requires args when the target takes parameters besides the context (issue 6.10)", () => {
+Deno.test("ArgsOption makes the constructors require args when the target takes parameters besides the context (issue 6.10)", () => {
   // The assertions are the type check of this file; these only keep the
   // functions referenced.
   assert.equal(typeof argsRequired, "function");
