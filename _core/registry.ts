@@ -94,7 +94,7 @@ export function classFor(type: WorkerType, persistent: boolean): WorkerClass {
   const entry = entries.get(type);
   const cls = persistent ? entry?.persistent : entry?.oneShot;
   if (cls !== undefined && entry?.transport !== undefined) return cls;
-  const known = Object.hasOwn(WorkerType, type) && typeof type === "number";
+  const known = typeof type === "number" && Object.hasOwn(WorkerType, type);
   const why = type === WorkerType.REMOTE
     ? " as remote workers arrive with the pyworkers server, not yet loaded"
     : known
