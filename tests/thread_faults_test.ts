@@ -9,7 +9,15 @@ import {
   WorkerDiedError,
   WorkerTerminatedError,
 } from "../mod.ts";
-import { busyThreadsBlockExit } from "../_backend/busy_thread.ts";
+import {
+  busyThreadsBlockExit,
+  stuckInTarget,
+} from "../_backend/busy_thread.ts";
+import {
+  ENTERED,
+  IN_TARGET,
+  THREAD_FLAGS_BYTES,
+} from "../_protocol/thread_flags.ts";
 import { startedSignal } from "./_started.ts";
 
 const MOD = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
@@ -113,6 +121,32 @@ Deno.test("ThreadWorker forced while its module target still loads gives no busy
   assert.ok(worker.error instanceof WorkerTerminatedError);
   assert.equal(worker.error.forced, true);
   assert.doesNotMatch(worker.error.message, /synchronous/);
+});
+
+Deno.test("stuckInTarget() calls a thread stuck only if it stays silent inside its target (issue 6.10)", async () => {
+  const flags = () => new Int32Array(new SharedArrayBuffer(THREAD_FLAGS_BYTES));
+  const silent = new Promise<void>(() => {});
+  const inTarget = () => {
+    const f = flags();
+    f[ENTERED] = 1;
+    f[IN_TARGET] = 1;
+    return f;
+  };
+  assert.equal(await stuckInTarget(flags(), silent), false, "never started");
+  assert.equal(await stuckInTarget(inTarget(), Promise.resolve()), false);
+  assert.equal(await stuckInTarget(inTarget(), silent), true, "stuck");
+  const leaving = inTarget();
+  const left = stuckInTarget(leaving, silent);
+  Atomics.store(leaving, IN_TARGET, 0); // back in its event loop
+  assert.equal(await left, false);
+  const again = inTarget();
+  const reentered = stuckInTarget(again, silent);
+  Atomics.add(again, ENTERED, 1); // left, and a later run entered
+  assert.equal(await reentered, false);
+  const awaiting = inTarget();
+  awaiting[IN_TARGET] = 0; // between runs: only the answer tells
+  assert.equal(await stuckInTarget(awaiting, silent), true);
+  assert.equal(await stuckInTarget(awaiting, Promise.resolve()), false);
 });
 
 Deno.test("busyThreadsBlockExit() names the Deno releases that cannot exit", () => {
