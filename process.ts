@@ -7,7 +7,7 @@
 import { Worker } from "./_core/abstract_worker.ts";
 import { registerClass, registerTransport } from "./_core/registry.ts";
 import { processTransport } from "./_backend/process.ts";
-import { type WorkerOptions, WorkerType } from "./types.ts";
+import { type ArgsOption, type WorkerOptions, WorkerType } from "./types.ts";
 
 /**
  * Runs a target in a new `deno run` subprocess. Arguments and results are
@@ -47,7 +47,7 @@ export class ProcessWorker<A extends unknown[] = unknown[], R = unknown>
    * @throws {TypeError} If the target cannot be shipped, an argument cannot
    * be cloned, or the permissions are invalid.
    */
-  constructor(options: WorkerOptions<A, R>) {
+  constructor(options: WorkerOptions<A, R> & ArgsOption<A>) {
     super(options);
   }
 }

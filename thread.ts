@@ -6,7 +6,7 @@
 import { Worker } from "./_core/abstract_worker.ts";
 import { registerClass, registerTransport } from "./_core/registry.ts";
 import { threadTransport } from "./_backend/thread.ts";
-import { type WorkerOptions, WorkerType } from "./types.ts";
+import { type ArgsOption, type WorkerOptions, WorkerType } from "./types.ts";
 
 /**
  * Runs a target in a Web Worker: a thread of this process, with its own
@@ -45,7 +45,7 @@ export class ThreadWorker<A extends unknown[] = unknown[], R = unknown>
    * @throws {TypeError} If the target cannot be shipped, an argument cannot
    * be cloned, permissions are invalid or cannot be applied, or `env` is given.
    */
-  constructor(options: WorkerOptions<A, R>) {
+  constructor(options: WorkerOptions<A, R> & ArgsOption<A>) {
     super(options);
   }
 }

@@ -119,8 +119,9 @@ export interface WorkerContext {
 /**
  * A reference to an exported function of a module, run by importing the
  * module in the worker. Use it for targets that need imports or module
- * state. A relative path is resolved against the current working directory;
- * prefer `new URL("./x.ts", import.meta.url)`.
+ * state. A path is resolved against the current working directory (a name
+ * like `"lib/x.ts"` too, when that file exists; otherwise it is a bare
+ * specifier for the import map); prefer `new URL("./x.ts", import.meta.url)`.
  *
  * @example
  * ```ts
@@ -194,6 +195,32 @@ export type TargetArgs<A extends unknown[]> = A extends [...infer H, infer L]
   : A;
 
 /**
+ * The `args` option as a one-shot worker's constructor takes it: required
+ * when the target has parameters besides the context (else the first one
+ * would receive the context), optional when it has none or only optional
+ * ones.
+ *
+ * @example
+ * ```ts
+ * import type { ArgsOption, WorkerContext } from "jsr:@x/pyworkers";
+ *
+ * const needed: ArgsOption<[x: number, ctx: WorkerContext]> = { args: [1] };
+ * const optional: ArgsOption<[ctx: WorkerContext]> = {};
+ * console.log(needed, optional);
+ * ```
+ */
+export type ArgsOption<A extends unknown[]> = [] extends TargetArgs<A>
+  ? { args?: TargetArgs<A> | undefined }
+  // A last parameter typed loosely enough to take the context (such as
+  // `ctx: { signal: AbortSignal }`) is taken to be it.
+  : A extends [...infer H, infer L]
+    ? [WorkerContext] extends [L]
+      ? [] extends H ? { args?: TargetArgs<A> | undefined }
+      : { args: TargetArgs<A> }
+    : { args: TargetArgs<A> }
+  : { args: TargetArgs<A> };
+
+/**
  * Permissions for a worker, in Deno's descriptor shape. In the object form an
  * omitted key is denied.
  *
@@ -239,13 +266,13 @@ export type PermissionDescriptor =
  * import { ProcessWorker, type WorkerOptions } from "jsr:@x/pyworkers";
  * import assert from "node:assert/strict";
  *
- * const options: WorkerOptions<[string], string> = {
+ * const options = {
  *   target: (greeting: string) => `${greeting}, ${Deno.env.get("WHO")}`,
  *   args: ["hello"],
  *   name: "greeter",
  *   env: { WHO: "world" },
  *   permissions: { env: ["WHO"] },
- * };
+ * } satisfies WorkerOptions<[string], string>;
  * const worker = new ProcessWorker(options);
  * await worker.wait();
  * assert.equal(worker.result, "hello, world");
@@ -254,7 +281,11 @@ export type PermissionDescriptor =
 export interface WorkerOptions<A extends unknown[] = unknown[], R = unknown> {
   /** What to run. Without a target the worker is dead from the start. */
   target?: Target<A, R> | undefined;
-  /** The arguments passed to the target (before the context). @default {[]} */
+  /**
+   * The arguments passed to the target (before the context). The one-shot
+   * constructors require them when the target has parameters besides the
+   * context ({@linkcode ArgsOption}). @default {[]}
+   */
   args?: TargetArgs<A> | undefined;
   /** A name for the worker, used in messages and as the thread's name. */
   name?: string | undefined;

@@ -11,6 +11,7 @@ export {
   Worker,
 } from "./_core/abstract_worker.ts";
 export {
+  type ArgsOption,
   type ModuleTarget,
   type PermissionDescriptor,
   type Target,

@@ -11,14 +11,51 @@
  * (denoland/deno#35657). Process workers do not have this limit: their
  * forced stop is a signal.
  *
+ * Telling a stuck thread from a slow one: the thread marks in shared memory
+ * when it runs its target's synchronous code (_protocol/thread_flags.ts),
+ * and its event loop answers the stop request with a message. A thread that
+ * answers, or never reached its target, or leaves its synchronous code while
+ * we look, was not stuck, however loaded the machine is; only a thread that
+ * stays inside its target without answering is. (An async target spinning
+ * after an `await` has no mark: there only the answer tells, given longer.)
+ *
  * @module
  */
+import { within } from "../_core/time.ts";
+import { ENTERED, IN_TARGET } from "../_protocol/thread_flags.ts";
+
+/** How long a thread found in its target's synchronous code gets to leave it or answer. */
+const SYNC_PROBE_MS = 100;
+/** How long a thread between its target's synchronous runs gets to answer. */
+const ASYNC_PROBE_MS = 250;
 
 /** Whether on this Deno release a busy, terminated thread keeps the process from exiting. */
 export function busyThreadsBlockExit(version: string): boolean {
   const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map(Number);
   const v = major * 1e6 + minor * 1e3 + patch;
   return v >= 2_008_003 && v <= 2_009_006;
+}
+
+/**
+ * Whether a thread about to be forced is stuck in its target's synchronous
+ * code, which `Worker.terminate()` cannot interrupt.
+ *
+ * @param flags The memory the thread shares with its parent.
+ * @param answered Resolves when the thread's event loop saw the stop request.
+ */
+export async function stuckInTarget(
+  flags: Int32Array,
+  answered: Promise<void>,
+): Promise<boolean> {
+  const entered = Atomics.load(flags, ENTERED);
+  if (entered === 0) return false; // forced before its target started
+  if (Atomics.load(flags, IN_TARGET) === 0) {
+    return !await within(answered, ASYNC_PROBE_MS);
+  }
+  if (await within(answered, SYNC_PROBE_MS)) return false;
+  // Still inside the same run of its target, and silent.
+  return Atomics.load(flags, IN_TARGET) === 1 &&
+    Atomics.load(flags, ENTERED) === entered;
 }
 
 let warned = false;

@@ -5,10 +5,10 @@
  * @module
  */
 import type { Backend, BackendSink } from "../_core/lifecycle.ts";
-import { within } from "../_core/time.ts";
 import type { Transport } from "../_core/registry.ts";
 import { WorkerDiedError } from "../errors.ts";
-import { busyThreadNote } from "./busy_thread.ts";
+import { busyThreadNote, stuckInTarget } from "./busy_thread.ts";
+import { THREAD_FLAGS_BYTES } from "../_protocol/thread_flags.ts";
 import { threadPermissions } from "../_permissions/grants.ts";
 import { cloneError } from "../_protocol/error_codec.ts";
 import { unsendableError } from "../_core/unsendable.ts";
@@ -25,9 +25,6 @@ type WebWorkerOptions = ConstructorParameters<typeof globalThis.Worker>[1];
 
 const BOOTSTRAP = new URL("../_child/thread_entry.ts", import.meta.url);
 
-/** How long a forced thread's event loop gets to show it is not stuck. */
-const BUSY_PROBE_MS = 20;
-
 function spawnThread(
   sink: BackendSink,
   start: StartMessage,
@@ -40,7 +37,7 @@ function spawnThread(
     );
   }
   const permissions = threadPermissions(options.permissions ?? "inherit");
-  const flag = new SharedArrayBuffer(4);
+  const flag = new SharedArrayBuffer(THREAD_FLAGS_BYTES);
   // On a null prototype: Deno reads `deno` (permissions) and `name` through
   // the prototype chain, so a polluted Object.prototype would reach them.
   const workerOptions: WebWorkerOptions = Object.assign(Object.create(null), {
@@ -50,9 +47,8 @@ function spawnThread(
   });
   const worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
   // Whether the thread's event loop saw our terminate request: if not when
-  // we must force it, it is stuck in synchronous code (see busy_thread.ts).
+  // we must force it, it may be stuck in synchronous code (busy_thread.ts).
   let terminating = false;
-  let started = false;
   const acknowledged = Promise.withResolvers<void>();
   // The protocol's own channel: what the target posts on its global scope
   // reaches worker.onmessage, which we leave alone.
@@ -64,7 +60,6 @@ function spawnThread(
       acknowledged.resolve();
       return;
     }
-    if (event.data.t === "ready") started = true;
     sink.message(event.data);
   };
   worker.onerror = (event: ErrorEvent) => {
@@ -111,14 +106,12 @@ function spawnThread(
       port.postMessage({ t: "terminate" });
     },
     async kill() {
-      // A free event loop answers within a millisecond; give it a little
-      // longer (a zero grace period may not have let it see the request).
-      if (!terminating) await within(acknowledged.promise, BUSY_PROBE_MS);
+      const stuck = !terminating &&
+        await stuckInTarget(new Int32Array(flag), acknowledged.promise);
       released = true;
       port.close();
       worker.terminate();
-      // Only a thread that got as far as running its target can be stuck in it.
-      return terminating || !started ? undefined : busyThreadNote();
+      return stuck ? busyThreadNote() : undefined;
     },
     release() {
       if (released) return;

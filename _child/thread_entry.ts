@@ -13,6 +13,8 @@
 import { ChildRuntime } from "./runtime.ts";
 import { currentTid } from "../_protocol/ids.ts";
 import { cloneError } from "../_protocol/error_codec.ts";
+import { markTargetRuns } from "./load_target.ts";
+import { THREAD_FLAGS_BYTES } from "../_protocol/thread_flags.ts";
 import type {
   ChildMessage,
   ParentMessage,
@@ -49,9 +51,13 @@ scope.onmessage = (event: MessageEvent<ThreadStart>) => {
   scope.onmessage = null;
   port = event.data.port;
   const tid = currentTid() ?? fallbackTid;
+  const flags = new Int32Array(
+    flag ?? new SharedArrayBuffer(THREAD_FLAGS_BYTES),
+  );
+  markTargetRuns(flags); // lets the parent tell a busy thread from a slow one
   const runtime = new ChildRuntime(
     start,
-    new Int32Array(flag ?? new SharedArrayBuffer(4)),
+    flags,
     { send: (message) => port!.postMessage(message), cloneError },
     { pid: Deno.pid, tid },
   );

@@ -22,6 +22,7 @@ import {
 import { describeTarget } from "./target.ts";
 import { ownOptions, WORKER_OPTION_NAMES } from "./options.ts";
 import {
+  type ArgsOption,
   type TerminateOptions,
   type WorkerId,
   type WorkerOptions,
@@ -188,7 +189,7 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    */
   static create<A extends unknown[], R>(
     type: WorkerType,
-    options: WorkerOptions<A, R>,
+    options: WorkerOptions<A, R> & ArgsOption<A>,
   ): Worker<A, R>;
   static create<A extends unknown[], R>(
     type: WorkerType,

@@ -101,9 +101,15 @@ export function classFor(type: WorkerType, persistent: boolean): WorkerClass {
   const entry = entries.get(type);
   const cls = persistent ? entry?.persistent : entry?.oneShot;
   if (cls !== undefined && entry?.transport !== undefined) return cls;
+  const known = typeof type === "number" && Object.hasOwn(WorkerType, type);
+  const why = type === WorkerType.REMOTE
+    ? " as remote workers arrive with the pyworkers server, not yet loaded"
+    : known
+    ? " as its module is not loaded"
+    : "";
   throw new TypeError(
     `Cannot create a ${persistent ? "persistent " : ""}worker of type ${
-      Deno.inspect(type)
-    }: expected ${loadedKinds(persistent).join(", ")}`,
+      known ? `WorkerType.${WorkerType[type]}` : Deno.inspect(type)
+    }${why}: expected ${loadedKinds(persistent).join(", ")}`,
   );
 }

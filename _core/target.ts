@@ -72,13 +72,31 @@ function moduleSpec(target: ModuleTarget): TargetSpec {
   return { kind: "module", module: resolveModule(target.module), name };
 }
 
-/** Resolves a module specifier the way `deno run` resolves its argument. */
+/**
+ * Resolves a module specifier the way `deno run` resolves its argument: a
+ * URL as it is, a path against the working directory. A specifier with
+ * neither a scheme nor a leading `/` or `.` is a path if it names a file in
+ * the working directory (`fixtures/x.ts`), and otherwise a bare specifier
+ * (`lodash`, `@scope/pkg`) for the child's import map.
+ */
 export function resolveModule(module: string | URL): string {
   if (module instanceof URL) return module.href;
   if (/^[a-z][a-z0-9+.-]*:/i.test(module)) return module; // has a scheme
+  const cwd = Deno.cwd();
+  const base = new URL(`file://${cwd.replace(/\/?$/, "/")}`);
   if (module.startsWith("/") || module.startsWith(".")) {
-    const base = new URL(`file://${Deno.cwd().replace(/\/?$/, "/")}`);
     return new URL(module, base).href;
   }
-  return module; // a bare specifier: let the child's import map resolve it
+  const path = `${cwd.replace(/\/?$/, "/")}${module}`;
+  return isReadableFile(path) ? new URL(module, base).href : module;
+}
+
+/** Whether `path` is a file, asked only where reading needs no prompt. */
+function isReadableFile(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "read", path }).state ===
+        "granted" && Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }

@@ -3,8 +3,9 @@
  *
  * The clone algorithm drops an error's class and own properties, so errors
  * a target throws are encoded explicitly: `name`, `message`, `stack`,
- * `cause` and cloneable own properties, and the library's error classes are
- * rebuilt as real instances on the other side. This module has no
+ * `cause`, an `AggregateError`'s `errors` and cloneable own properties, and
+ * the library's error classes, the built-in ones, `Deno.errors.*` and
+ * `DOMException` are rebuilt as real instances on the other side. This module has no
  * `node:v8`, so thread children load it cheaply; process serialization is in
  * v8.ts.
  *
@@ -33,6 +34,9 @@ const BUILTIN_ERRORS: Record<string, { prototype: Error }> = {
   AggregateError,
 };
 
+/** How deep causes and an `AggregateError`'s errors are followed. */
+const MAX_DEPTH = 16;
+
 /** An error flattened into cloneable data. */
 export interface EncodedError {
   readonly kind: "error";
@@ -40,8 +44,32 @@ export interface EncodedError {
   readonly message: string;
   readonly stack: string | undefined;
   readonly cause?: Encoded;
+  /** An `AggregateError`'s `errors`. */
+  readonly errors?: Encoded[];
+  /**
+   * The class to rebuild when its name does not tell: `"DOMException"` (whose
+   * name is e.g. `"AbortError"`) or `"Deno.errors.<Name>"`.
+   */
+  readonly type?: string;
   readonly props: Record<string, unknown>;
 }
+
+/** Which of the classes that `name` alone cannot identify `error` is. */
+function typeOf(error: Error): string | undefined {
+  if (error instanceof DOMException) return "DOMException";
+  const name = error.name;
+  const denoError = DENO_ERRORS[name];
+  if (denoError !== undefined && error instanceof denoError) {
+    return `Deno.errors.${name}`;
+  }
+  return undefined;
+}
+
+/** `Deno.errors` by name, whatever this Deno release defines. */
+const DENO_ERRORS: Record<string, abstract new () => Error> = Object.assign(
+  Object.create(null),
+  Deno.errors,
+);
 
 /** A thrown value that is not an Error. */
 export interface EncodedValue {
@@ -137,14 +165,28 @@ export function encodeError(
         return false;
       }
     })();
+    const errors = thrown instanceof AggregateError
+      ? read(thrown, "errors")
+      : undefined;
+    const type = typeOf(thrown);
+    const deeper = depth < MAX_DEPTH;
     return {
       kind: "error",
       name: String(read(thrown, "name") ?? "Error"),
       message: String(read(thrown, "message") ?? ""),
       stack: typeof stack === "string" ? stack : undefined,
       props,
-      ...(hasCause && depth < 16
+      ...(type === undefined ? {} : { type }),
+      ...(hasCause && deeper
         ? { cause: encodeError(read(thrown, "cause"), canSend, depth + 1) }
+        : {}),
+      ...(Array.isArray(errors) && deeper
+        ? {
+          errors: Array.from(
+            errors,
+            (error) => encodeError(error, canSend, depth + 1),
+          ),
+        }
         : {}),
     };
   } catch (error) {
@@ -160,12 +202,25 @@ export function encodeError(
   }
 }
 
+/** An instance of the class `encoded` was, without running its constructor if it can be helped. */
+function instanceFor(encoded: EncodedError): Error {
+  if (encoded.type === "DOMException") {
+    // Its name and code live in internal slots: only the constructor sets them.
+    return new DOMException(encoded.message, encoded.name);
+  }
+  const denoError = encoded.type?.startsWith("Deno.errors.")
+    ? DENO_ERRORS[encoded.type.slice("Deno.errors.".length)]
+    : undefined;
+  const ctor = denoError ?? LIBRARY_ERRORS[encoded.name] ??
+    BUILTIN_ERRORS[encoded.name] ?? Error;
+  return Object.create(ctor.prototype) as Error;
+}
+
 /** Rebuilds what {@linkcode encodeError} flattened. */
 export function decodeError(encoded: Encoded): unknown {
   if (encoded.kind === "value") return encoded.value;
-  const ctor = LIBRARY_ERRORS[encoded.name] ?? BUILTIN_ERRORS[encoded.name] ??
-    Error;
-  const error = Object.create(ctor.prototype) as Error;
+  const error = instanceFor(encoded);
+  const ctor = error.constructor as { prototype: Error };
   const define = (key: string, value: unknown) =>
     Object.defineProperty(error, key, {
       value,
@@ -173,11 +228,16 @@ export function decodeError(encoded: Encoded): unknown {
       configurable: true,
       enumerable: false,
     });
-  define("message", encoded.message);
-  if (encoded.name !== ctor.prototype.name) define("name", encoded.name);
-  else if (LIBRARY_ERRORS[encoded.name]) define("name", encoded.name);
+  if (!(error instanceof DOMException)) {
+    define("message", encoded.message);
+    if (encoded.name !== ctor.prototype.name) define("name", encoded.name);
+    else if (LIBRARY_ERRORS[encoded.name]) define("name", encoded.name);
+  }
   define("stack", encoded.stack);
   if (encoded.cause !== undefined) define("cause", decodeError(encoded.cause));
+  if (encoded.errors !== undefined) {
+    define("errors", encoded.errors.map(decodeError));
+  }
   Object.assign(error, encoded.props);
   return error;
 }

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type ArgsOption,
   type Worker,
   type WorkerContext,
   WorkerDiedError,
@@ -17,7 +18,7 @@ import { startedSignal } from "./_started.ts";
 
 /** Builds a worker of the kind under test. */
 export type Factory = <A extends unknown[], R>(
-  options: WorkerOptions<A, R>,
+  options: WorkerOptions<A, R> & ArgsOption<A>,
 ) => Worker<A, R>;
 
 const FIXTURES = new URL("./fixtures/targets.ts", import.meta.url);
@@ -260,6 +261,71 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal((worker.error as Error & { code: number }).code, 42);
   });
 
+  test("rebuilds Deno's NotCapable as its class (issue 6.9)", async () => {
+    await using worker = make({
+      target: () => Deno.readTextFile("/etc/hostname"),
+      permissions: { read: ["/nonexistent"] },
+    });
+    await worker.wait();
+    assert.ok(worker.error instanceof Deno.errors.NotCapable);
+    assert.equal(worker.error.name, "NotCapable");
+    assert.match(worker.error.message, /read access/);
+  });
+
+  test("rebuilds Deno's NotFound as its class, with its code (issue 6.9)", async () => {
+    await using worker = make({
+      target: () => Deno.readTextFile("/nonexistent/pyworkers-missing"),
+    });
+    await worker.wait();
+    assert.ok(worker.error instanceof Deno.errors.NotFound);
+    assert.equal(worker.error.name, "NotFound");
+    assert.equal((worker.error as Error & { code?: string }).code, "ENOENT");
+  });
+
+  test("rebuilds a DOMException with its name and code (issue 6.9)", async () => {
+    await using thrown = make({
+      target: () => {
+        throw new DOMException("x", "AbortError");
+      },
+    });
+    await using reason = make({
+      target: () => {
+        throw AbortSignal.abort().reason;
+      },
+    });
+    await Promise.all([thrown.wait(), reason.wait()]);
+    for (const worker of [thrown, reason]) {
+      const error = worker.error;
+      assert.ok(error instanceof DOMException);
+      assert.equal(error.name, "AbortError");
+      assert.equal(error.code, DOMException.ABORT_ERR);
+    }
+    assert.equal(thrown.error?.message, "x");
+  });
+
+  test("keeps an AggregateError's errors (issue 6.9)", async () => {
+    await using worker = make({
+      target: () => {
+        throw new AggregateError(
+          [
+            new TypeError("first"),
+            new AggregateError([new RangeError("deep")]),
+          ],
+          "both",
+        );
+      },
+    });
+    await worker.wait();
+    const error = worker.error;
+    assert.ok(error instanceof AggregateError);
+    assert.equal(error.message, "both");
+    assert.equal(error.errors.length, 2);
+    assert.ok(error.errors[0] instanceof TypeError);
+    assert.equal(error.errors[0].message, "first");
+    assert.ok(error.errors[1] instanceof AggregateError);
+    assert.ok(error.errors[1].errors[0] instanceof RangeError);
+  });
+
   test("wraps a thrown non-Error value in an Error", async () => {
     await using worker = make({
       target: () => {
@@ -291,6 +357,22 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
         }),
       (error: Error) =>
         error instanceof TypeError && /argument 1/.test(error.message),
+    );
+  });
+
+  test("explains a function target that uses a captured variable (issue 6.10)", async () => {
+    const captured = 2;
+    await using worker = make({
+      target: (x: number) => x * captured,
+      args: [1],
+    });
+    await worker.wait();
+    assert.ok(worker.error instanceof ReferenceError);
+    assert.match(worker.error.message, /^captured is not defined \(/);
+    assert.match(worker.error.message, /shipped as source/);
+    assert.match(
+      worker.error.message,
+      /pass it in args or use \{ module, name \}/,
     );
   });
 

@@ -4,16 +4,23 @@
  *
  * @module
  */
-import { ProcessWorker, ThreadWorker, type WorkerOptions } from "../mod.ts";
+import {
+  type ArgsOption,
+  ProcessWorker,
+  ThreadWorker,
+  type WorkerOptions,
+} from "../mod.ts";
 
-/** `[label, factory]` for each one-shot kind. */
+/** `[label, factory]` for each one-shot kind (loosely typed: the tests pass any options). */
 export const kinds = [
   [
     "ThreadWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ThreadWorker(o),
+    <A extends unknown[], R>(o: WorkerOptions<A, R>) =>
+      new ThreadWorker(o as WorkerOptions<A, R> & ArgsOption<A>),
   ],
   [
     "ProcessWorker",
-    <A extends unknown[], R>(o: WorkerOptions<A, R>) => new ProcessWorker(o),
+    <A extends unknown[], R>(o: WorkerOptions<A, R>) =>
+      new ProcessWorker(o as WorkerOptions<A, R> & ArgsOption<A>),
   ],
 ] as const;

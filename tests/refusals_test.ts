@@ -1,0 +1,81 @@
+/**
+ * Refusals a newcomer meets, and whether they say what to do (issue 6.10).
+ */
+import assert from "node:assert/strict";
+import {
+  PersistentWorker,
+  ProcessWorker,
+  ThreadWorker,
+  Worker,
+  WorkerType,
+} from "../mod.ts";
+
+Deno.test("Worker.create() refuses WorkerType.REMOTE without listing it, saying remote workers come with the server (issue 6.10)", () => {
+  for (const create of [Worker.create, PersistentWorker.create]) {
+    assert.throws(
+      () =>
+        create.call(
+          create === Worker.create ? Worker : PersistentWorker,
+          WorkerType.REMOTE,
+          { target: () => 1 },
+        ),
+      (error: Error) => {
+        assert.ok(error instanceof TypeError);
+        assert.match(error.message, /WorkerType\.REMOTE/);
+        assert.match(
+          error.message,
+          /expected WorkerType\.THREAD, WorkerType\.PROCESS/,
+        );
+        assert.doesNotMatch(error.message, /expected.*WorkerType\.REMOTE/);
+        assert.match(
+          error.message,
+          /remote workers arrive with the pyworkers server/,
+        );
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("Worker.create() refuses a value that is not a WorkerType, listing the loaded kinds (issue 6.10)", () => {
+  assert.throws(
+    () => Worker.create(7 as WorkerType, { target: () => 1 }),
+    (error: Error) =>
+      error instanceof TypeError &&
+      /Cannot create a worker of type 7: expected WorkerType\.THREAD, WorkerType\.PROCESS$/
+        .test(error.message),
+  );
+});
+
+Deno.test("ThreadWorker and ProcessWorker take a module path without ./ as a file in the working directory (issue 6.10)", async () => {
+  const cwd = Deno.cwd();
+  Deno.chdir(new URL("./", import.meta.url));
+  try {
+    await using thread = new ThreadWorker<[string], string>({
+      target: { module: "fixtures/targets.ts", name: "greet" },
+      args: ["thread"],
+    });
+    await using process = new ProcessWorker<[string], string>({
+      target: { module: "fixtures/targets.ts", name: "greet" },
+      args: ["process"],
+    });
+    await Promise.all([thread.wait(), process.wait()]);
+    assert.equal(thread.error, undefined);
+    assert.equal(thread.result, "hello thread");
+    assert.equal(process.error, undefined);
+    assert.equal(process.result, "hello process");
+  } finally {
+    Deno.chdir(cwd);
+  }
+});
+
+Deno.test("ThreadWorker keeps a bare module specifier bare for the import map, and its failure says how paths resolve (issue 6.10)", async () => {
+  for (const module of ["pyworkers-no-such-package", "@pyworkers/no-such"]) {
+    await using worker = new ThreadWorker({ target: { module } });
+    await worker.wait();
+    assert.ok(worker.error instanceof TypeError);
+    assert.match(worker.error.message, new RegExp(`"${module}"`));
+    assert.match(worker.error.message, /bare specifier/);
+    assert.match(worker.error.message, /start a path with \.\/ or pass a URL/);
+  }
+});
