@@ -9,6 +9,7 @@
  * @module
  */
 import type { ModuleTarget, Target } from "../types.ts";
+import { ownOptions } from "./options.ts";
 import type { TargetSpec } from "../_protocol/messages.ts";
 
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
@@ -62,14 +63,15 @@ function compiles(source: string): boolean {
   }
 }
 
-function moduleSpec(target: ModuleTarget): TargetSpec {
+function moduleSpec(given: ModuleTarget): TargetSpec {
+  const target = ownOptions(given, ["module", "name"], "a module target");
   const name = target.name ?? "default";
   if (typeof name !== "string") {
     throw new TypeError(
       `Cannot use ${Deno.inspect(name)} as an export name: expected a string`,
     );
   }
-  return { kind: "module", module: resolveModule(target.module), name };
+  return { kind: "module", module: resolveModule(target.module!), name };
 }
 
 /**

@@ -126,3 +126,15 @@ Deno.test("ThreadWorker ignores a polluted Object.prototype.deno (Web Worker opt
     assert.equal(worker.result, "granted");
   });
 });
+
+for (const [label, make] of kinds) {
+  Deno.test(`${label} ignores a polluted Object.prototype.name for a module target (issue 6.4)`, async () => {
+    const module = "data:text/javascript,export default () => 'default';" +
+      "export const other = () => 'other';";
+    await polluted({ name: "other" }, async () => {
+      const worker = make({ target: { module } });
+      assert.equal(await worker.wait(10_000), true);
+      assert.equal(worker.result, "default");
+    });
+  });
+}

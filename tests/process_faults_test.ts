@@ -76,14 +76,23 @@ Deno.test("ProcessWorker target output does not corrupt the protocol", async () 
 for (const guard of ["default", "thread"]) {
   Deno.test(`ProcessWorker children exit on their own when their parent is SIGKILLed (${guard} orphan guard)`, async () => {
     // A parent script starts a worker that never yields, prints its pid, and
-    // waits to be killed.
+    // waits to be killed. The target proves it runs (and spins from then
+    // on) by connecting to our handshake socket: `ready` only says the child
+    // exists.
+    await using signal = startedSignal();
     const parent = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",
         `import { ProcessWorker } from ${
           JSON.stringify(new URL("../mod.ts", import.meta.url).href)
         };
-       const w = new ProcessWorker({ target: () => { for (;;) {} } });
+       const w = new ProcessWorker({
+         target: async (path) => {
+           (await Deno.connect({ transport: "unix", path })).close();
+           for (;;) {}
+         },
+         args: [${JSON.stringify(signal.path)}],
+       });
        await w.ready;
        console.log(w.pid);
        await new Promise(() => {});`,
@@ -102,6 +111,7 @@ for (const guard of ["default", "thread"]) {
     }
     const childPid = Number(line.trim());
     assert.ok(childPid > 0, `child pid from parent: ${line}`);
+    await signal.started;
     parent.kill("SIGKILL");
     await parent.status;
     await reader.cancel();
