@@ -5,7 +5,10 @@ import {
   WorkerType,
 } from "../mod.ts";
 import assert from "node:assert/strict";
-import { persistentSuite } from "./_persistent_contract.ts";
+import {
+  persistentIssue6Suite,
+  persistentSuite,
+} from "./_persistent_contract.ts";
 
 persistentSuite(
   "PersistentThreadWorker",
@@ -15,6 +18,14 @@ persistentSuite(
 persistentSuite(
   "PersistentProcessWorker",
   WorkerType.PROCESS,
+  (options) => new PersistentProcessWorker(options),
+);
+persistentIssue6Suite(
+  "PersistentThreadWorker",
+  (options) => new PersistentThreadWorker(options),
+);
+persistentIssue6Suite(
+  "PersistentProcessWorker",
   (options) => new PersistentProcessWorker(options),
 );
 
@@ -41,4 +52,22 @@ Deno.test("PersistentWorker.create() builds persistent workers of each kind", as
     64,
     81,
   ]);
+});
+
+Deno.test("PersistentProcessWorker keeps the results that finished before an external SIGKILL (issue 6.2)", async () => {
+  await using worker = new PersistentProcessWorker({
+    target: (x: number) => {
+      if (x === 10) for (;;) { /* until killed */ }
+      return x;
+    },
+  });
+  for (let x = 0; x <= 11; x++) worker.enqueue(x);
+  assert.equal(await worker.nextResult(10_000), 0);
+  Deno.kill(worker.pid, "SIGKILL");
+  await worker.wait(10_000);
+  assert.equal(worker.hasError, true);
+  assert.deepEqual(
+    await Array.fromAsync(worker.results()),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
 });
