@@ -25,10 +25,10 @@ import { childCommand } from "./process_command.ts";
 import { WorkerDiedError } from "../errors.ts";
 import {
   deserializeMessage,
-  serializedSize,
   serializeError,
   serializeMessage,
 } from "../_protocol/v8.ts";
+import { encodeItems, type SerializedItem } from "../_protocol/items.ts";
 import { unsendableError } from "../_core/unsendable.ts";
 import type { WorkerOptions } from "../types.ts";
 import type { ChildMessage, StartMessage } from "../_protocol/messages.ts";
@@ -87,7 +87,7 @@ function spawnProcess(
   // Only the "thread" orphan guard reads stdin, and only for its end.
   const stdin = child.stdin.getWriter();
   let writer: FrameWriter | undefined;
-  const early: Uint8Array[] = [];
+  const early: Uint8Array[][] = [];
 
   const closeListener = () => {
     if (listener === undefined) return;
@@ -134,7 +134,7 @@ function spawnProcess(
       if (conn !== undefined && first !== undefined && "readable" in first) {
         writer = new FrameWriter(conn);
         writer.send(startFrame);
-        for (const bytes of early.splice(0)) writer.send(bytes);
+        for (const parts of early.splice(0)) writer.sendParts(parts);
         const reader = new FrameReader(conn);
         for (;;) {
           const frame = await reader.next();
@@ -172,11 +172,15 @@ function spawnProcess(
   return {
     waitsForExit: true,
     send(message) {
-      const bytes = serializeMessage(message); // a bad value throws to the caller
-      if (writer === undefined) early.push(bytes);
+      // Items carry their arguments serialized at submit: framed as they
+      // are. Anything else is serialized here (a bad value throws to the caller).
+      const parts = message.t === "items"
+        ? encodeItems(message.items as readonly SerializedItem[])
+        : [serializeMessage(message)];
+      if (writer === undefined) early.push(parts);
       else {
         try {
-          writer.send(bytes);
+          writer.sendParts(parts);
         } catch {
           // The socket broke: the child is gone or going, and run() reports
           // that once it has exited. Nothing to tell this caller.
@@ -203,9 +207,22 @@ function spawnProcess(
   };
 }
 
+/**
+ * Serializes an item's arguments once, at submit: that captures them, and
+ * gives their size and the clonability check; the bytes are then framed as
+ * they are (see _protocol/items.ts).
+ */
+function captureArgs(args: readonly unknown[]): {
+  args: Uint8Array;
+  bytes: number;
+} {
+  const bytes = serializeMessage(args);
+  return { args: bytes, bytes: bytes.length };
+}
+
 /** How process workers are started. */
 export const processTransport: Transport = {
   spawn: spawnProcess,
   cloneError: serializeError,
-  sizeOf: serializedSize,
+  capture: captureArgs,
 };

@@ -29,6 +29,7 @@ import type {
   StartMessage,
 } from "../_protocol/messages.ts";
 import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
+import { decodeItems, isItemsFrame } from "../_protocol/items.ts";
 import {
   deserializeMessage,
   serializeError,
@@ -141,7 +142,13 @@ const start = deserializeMessage<StartMessage>(first);
 const runtime = new ChildRuntime(
   start,
   new Int32Array(flag),
-  { send, cloneError: serializeError },
+  {
+    send,
+    cloneError: serializeError,
+    // Results leave as items finish; the runtime waits for this before the
+    // next item, so an exit or a kill during it loses none of them.
+    pending: () => writer.busy ? writer.drained() : undefined,
+  },
   { pid: Deno.pid, tid: Deno.pid },
   stopRequested,
 );
@@ -154,7 +161,11 @@ send({ t: "ready", pid: Deno.pid, tid: Deno.pid });
     for (;;) {
       const bytes = await reader.next();
       if (bytes === null) break;
-      runtime.receive(deserializeMessage<ParentMessage>(bytes));
+      runtime.receive(
+        isItemsFrame(bytes)
+          ? { t: "items", items: decodeItems(bytes) }
+          : deserializeMessage<ParentMessage>(bytes),
+      );
     }
   } catch {
     // A broken socket: handled as end of input below.

@@ -359,7 +359,8 @@ export function persistentIssue6Suite(
   test("a finished item's result reaches the parent while the next item runs synchronous code (issue 6.2)", async () => {
     await using worker = make({
       target: (x: number, ctx: WorkerContext) => {
-        if (x === 10) for (;;) ctx.throwIfTerminated(); // until stopped
+        if (x === 10) { for (;;) ctx.throwIfTerminated(); // until stopped
+         }
         return x;
       },
     });
@@ -398,7 +399,7 @@ export function persistentIssue6Suite(
     assert.equal(await called, 3);
     worker.enqueue(5);
     await worker.wait(10_000);
-    assert.equal(worker.result, 3, "the new child counts its own items");
+    assert.equal(worker.result, 4, "the new child counts its own items");
     assert.deepEqual(await reading, [1, 2, 4, 5]);
   });
 

@@ -5,6 +5,7 @@ import {
   WorkerType,
 } from "../mod.ts";
 import assert from "node:assert/strict";
+import { startedSignal } from "./_started.ts";
 import {
   persistentIssue6Suite,
   persistentSuite,
@@ -55,19 +56,24 @@ Deno.test("PersistentWorker.create() builds persistent workers of each kind", as
 });
 
 Deno.test("PersistentProcessWorker keeps the results that finished before an external SIGKILL (issue 6.2)", async () => {
+  await using signal = startedSignal();
   await using worker = new PersistentProcessWorker({
-    target: (x: number) => {
-      if (x === 10) for (;;) { /* until killed */ }
+    target: async (x: number, path: string) => {
+      if (x === 10) {
+        (await Deno.connect({ transport: "unix", path })).close();
+        for (;;) { /* until killed */ }
+      }
       return x;
     },
+    args: [0, signal.path],
   });
   for (let x = 0; x <= 11; x++) worker.enqueue(x);
-  assert.equal(await worker.nextResult(10_000), 0);
+  await signal.started;
   Deno.kill(worker.pid, "SIGKILL");
   await worker.wait(10_000);
   assert.equal(worker.hasError, true);
   assert.deepEqual(
     await Array.fromAsync(worker.results()),
-    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
   );
 });
