@@ -302,6 +302,7 @@ export abstract class PersistentWorker<
   }
 
   #wakeAll(): void {
+    if (this.#waiters.length === 0) return;
     for (const wake of this.#waiters.splice(0)) wake();
   }
 

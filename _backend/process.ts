@@ -25,10 +25,15 @@ import { childCommand } from "./process_command.ts";
 import { WorkerDiedError } from "../errors.ts";
 import {
   deserializeMessage,
+  MAX_MESSAGE_BYTES,
   serializeError,
   serializeMessage,
 } from "../_protocol/v8.ts";
-import { encodeItems, type SerializedItem } from "../_protocol/items.ts";
+import {
+  decodeResult,
+  encodeItems,
+  isResultFrame,
+} from "../_protocol/items.ts";
 import { unsendableError } from "../_core/unsendable.ts";
 import type { WorkerOptions } from "../types.ts";
 import type { ChildMessage, StartMessage } from "../_protocol/messages.ts";
@@ -139,7 +144,11 @@ function spawnProcess(
         for (;;) {
           const frame = await reader.next();
           if (frame === null) break;
-          core.onMessage(deserializeMessage<ChildMessage>(frame));
+          core.onMessage(
+            isResultFrame(frame)
+              ? { t: "results", results: [decodeResult(frame)] }
+              : deserializeMessage<ChildMessage>(frame),
+          );
         }
       }
     } catch (error) {
@@ -175,7 +184,7 @@ function spawnProcess(
       // Items carry their arguments serialized at submit: framed as they
       // are. Anything else is serialized here (a bad value throws to the caller).
       const parts = message.t === "items"
-        ? encodeItems(message.items as readonly SerializedItem[])
+        ? encodeItems(message.items)
         : [serializeMessage(message)];
       if (writer === undefined) early.push(parts);
       else {
@@ -208,16 +217,36 @@ function spawnProcess(
 }
 
 /**
- * Serializes an item's arguments once, at submit: that captures them, and
- * gives their size and the clonability check; the bytes are then framed as
- * they are (see _protocol/items.ts).
+ * Captures an item's arguments at submit. Primitives are immutable: an item
+ * made only of them is kept as it is and serialized with its batch's
+ * header (one serialization per message, not per item). Any other item is
+ * serialized once, now: that captures it, and gives its size and the
+ * clonability check; its bytes are then framed as they are (see
+ * _protocol/items.ts).
  */
 function captureArgs(args: readonly unknown[]): {
-  args: Uint8Array;
+  args: unknown[] | Uint8Array;
   bytes: number;
 } {
-  const bytes = serializeMessage(args);
-  return { args: bytes, bytes: bytes.length };
+  let bytes = 0;
+  for (const arg of args) {
+    const type = typeof arg;
+    if (type === "string") bytes += 8 + (arg as string).length * 3;
+    else if (
+      (type !== "object" || arg === null) && type !== "function" &&
+      type !== "symbol"
+    ) bytes += 16;
+    else {
+      const serialized = serializeMessage(args);
+      return { args: serialized, bytes: serialized.length };
+    }
+  }
+  if (bytes > MAX_MESSAGE_BYTES) {
+    throw new RangeError(
+      `Cannot send ${bytes} bytes as the limit is ${MAX_MESSAGE_BYTES}`,
+    );
+  }
+  return { args: [...args], bytes };
 }
 
 /** How process workers are started. */

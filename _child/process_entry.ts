@@ -29,7 +29,7 @@ import type {
   StartMessage,
 } from "../_protocol/messages.ts";
 import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
-import { decodeItems, isItemsFrame } from "../_protocol/items.ts";
+import { decodeItems, encodeResult, isItemsFrame } from "../_protocol/items.ts";
 import {
   deserializeMessage,
   serializeError,
@@ -134,7 +134,12 @@ for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
 const reader = new FrameReader(conn);
 const writer = new FrameWriter(conn);
-const send = (message: ChildMessage) => writer.send(serializeMessage(message));
+const send = (message: ChildMessage) =>
+  writer.send(
+    (message.t === "results" && message.results.length === 1
+      ? encodeResult(message.results[0]!)
+      : undefined) ?? serializeMessage(message),
+  );
 
 const first = await reader.next();
 if (first === null) Deno.exit(1); // the parent went away before starting us
@@ -147,7 +152,7 @@ const runtime = new ChildRuntime(
     cloneError: serializeError,
     // Results leave as items finish; the runtime waits for this before the
     // next item, so an exit or a kill during it loses none of them.
-    pending: () => writer.busy ? writer.drained() : undefined,
+    pending: () => writer.idle,
   },
   { pid: Deno.pid, tid: Deno.pid },
   stopRequested,

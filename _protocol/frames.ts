@@ -36,7 +36,9 @@ export class FrameReader {
 
   /** The next frame, or null at a clean end of stream between frames. */
   async next(): Promise<Uint8Array | null> {
-    if (!(await this.#fill(4))) {
+    // A frame already buffered is taken without awaiting the stream: a
+    // process worker's results come as many small frames per read.
+    if (this.#end - this.#start < 4 && !(await this.#fill(4))) {
       if (this.#end === this.#start) return null;
       throw new Deno.errors.UnexpectedEof("Stream ended inside a frame header");
     }
@@ -50,7 +52,9 @@ export class FrameReader {
         `Cannot read a frame of ${length} bytes as the limit is ${this.#maxFrame}`,
       );
     }
-    if (!(await this.#fill(4 + length))) {
+    if (
+      this.#end - this.#start < 4 + length && !(await this.#fill(4 + length))
+    ) {
       throw new Deno.errors.UnexpectedEof("Stream ended inside a frame");
     }
     const payload = this.#buffer.slice(
@@ -129,6 +133,14 @@ export class FrameWriter {
   /** Whether a write is in flight or queued. */
   get busy(): boolean {
     return this.#busy !== undefined;
+  }
+
+  /**
+   * Undefined when nothing is being written; else resolves once what is
+   * queued has been written (or writing failed). Cheaper than `drained()`.
+   */
+  get idle(): Promise<void> | undefined {
+    return this.#busy;
   }
 
   /** Resolves when everything queued so far has been written (or writing failed). */
