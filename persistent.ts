@@ -179,6 +179,8 @@ export abstract class PersistentWorker<
   /** Items submitted during a restart: for the next child. */
   #held: Captured[] = [];
   #holding = false;
+  /** `close()` was called during a restart: the new child gets `close` after its backlog. */
+  #closeHeld = false;
   /**
    * The current child's items in flight are the seqs `[#answered, #sentUpTo)`:
    * it runs them in order, so the first was running when it died.
@@ -355,8 +357,9 @@ export abstract class PersistentWorker<
 
   #submit(args: unknown[], call: boolean): number {
     const core = coreOf(this);
-    // During a restart, items wait for the new child.
-    const holding = this.#holding && !this.#restartCancelled;
+    // During a restart, items wait for the new child (unless closed meanwhile).
+    const holding = this.#holding && !this.#restartCancelled &&
+      !this.#closeHeld;
     if (!holding && (core.closed || !core.alive)) {
       throw new WorkerClosedError(
         `Cannot enqueue to worker ${core.describe()} as it is ${
@@ -553,9 +556,22 @@ export abstract class PersistentWorker<
     this.#held = [];
     this.#holding = false;
     this.#answered = this.#sentUpTo = this.#outbox[0]?.item.seq ?? this.#seq;
+    if (this.#closeHeld) {
+      this.#closeHeld = false;
+      core.close(); // sends `close` after the backlog
+    }
     this.#flush();
     this.#wakeAll();
     await this.ready;
+  }
+
+  /**
+   * Says that no more input will come. During a `restart()`, the new child
+   * is closed once it has the items submitted before this call.
+   */
+  override close(): void {
+    if (this.#holding) this.#closeHeld = true;
+    super.close();
   }
 
   /**

@@ -32,6 +32,7 @@ import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
 import { decodeItems, encodeResult, isItemsFrame } from "../_protocol/items.ts";
 import {
   deserializeMessage,
+  MAX_MESSAGE_BYTES,
   serializeError,
   serializeMessage,
 } from "../_protocol/v8.ts";
@@ -132,7 +133,8 @@ function stopRequested(): boolean {
 const conn = await Deno.connect({ transport: "unix", path: socketPath! });
 for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
-const reader = new FrameReader(conn);
+// An items frame carries an item of up to MAX_MESSAGE_BYTES, plus its header.
+const reader = new FrameReader(conn, MAX_MESSAGE_BYTES + (1 << 20));
 const writer = new FrameWriter(conn);
 const send = (message: ChildMessage) =>
   writer.send(

@@ -403,6 +403,19 @@ export function persistentIssue6Suite(
     assert.deepEqual(await reading, [1, 2, 4, 5]);
   });
 
+  test("close() during restart() closes the new child after what came before it (issue 6.6)", async () => {
+    await using worker = make({ target: (x: number) => x });
+    const restarting = worker.restart();
+    worker.enqueue(1);
+    worker.close();
+    assert.throws(() => worker.enqueue(2), WorkerClosedError);
+    await restarting;
+    assert.throws(() => worker.enqueue(3), WorkerClosedError);
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.result, 1);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1]);
+  });
+
   test("restart() keeps unread results (issue 6.6)", async () => {
     await using worker = make({ target: (x: number) => x });
     for (const x of [1, 2, 3]) worker.enqueue(x);
