@@ -29,7 +29,11 @@ import type {
   StartMessage,
 } from "../_protocol/messages.ts";
 import { FrameReader, FrameWriter } from "../_protocol/frames.ts";
-import { decodeItems, encodeResult, isItemsFrame } from "../_protocol/items.ts";
+import {
+  decodeItems,
+  encodeResultFrame,
+  isItemsFrame,
+} from "../_protocol/items.ts";
 import {
   deserializeMessage,
   MAX_MESSAGE_BYTES,
@@ -136,12 +140,13 @@ for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 // An items frame carries an item of up to MAX_MESSAGE_BYTES, plus its header.
 const reader = new FrameReader(conn, MAX_MESSAGE_BYTES + (1 << 20));
 const writer = new FrameWriter(conn);
-const send = (message: ChildMessage) =>
-  writer.send(
-    (message.t === "results" && message.results.length === 1
-      ? encodeResult(message.results[0]!)
-      : undefined) ?? serializeMessage(message),
-  );
+function send(message: ChildMessage): void {
+  const framed = message.t === "results" && message.results.length === 1
+    ? encodeResultFrame(message.results[0]!)
+    : undefined;
+  if (framed !== undefined) writer.sendFrame(framed);
+  else writer.send(serializeMessage(message));
+}
 
 const first = await reader.next();
 if (first === null) Deno.exit(1); // the parent went away before starting us

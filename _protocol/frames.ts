@@ -111,6 +111,13 @@ export class FrameWriter {
     this.sendParts([payload]);
   }
 
+  /** Queues bytes that are already one whole frame (length first). */
+  sendFrame(framed: Uint8Array): void {
+    if (this.#error !== undefined) throw this.#error;
+    this.#queue.push(framed);
+    this.#busy ??= this.#pump();
+  }
+
   /**
    * Queues one frame whose payload is `parts` in order, without copying
    * large parts (a 200 MB argument is written from where it lies). Throws

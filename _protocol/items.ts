@@ -100,10 +100,13 @@ export function decodeItems(payload: Uint8Array): Item[] {
 }
 
 /**
- * One successful result with a primitive value, encoded by hand as a frame
- * payload; undefined for any other result (send it with node:v8).
+ * One successful result with a primitive value, encoded by hand as a whole
+ * frame (its 4-byte length first: one allocation on the per-item path);
+ * undefined for any other result (send it with node:v8).
  */
-export function encodeResult(result: ItemResult): Uint8Array | undefined {
+export function encodeResultFrame(
+  result: ItemResult,
+): Uint8Array | undefined {
   if (!result.ok) return undefined;
   const value = result.value;
   let kind: number;
@@ -128,13 +131,15 @@ export function encodeResult(result: ItemResult): Uint8Array | undefined {
       if (value !== null) return undefined;
       kind = NULL;
   }
-  const out = new Uint8Array(10 + (kind === NUMBER ? 8 : body?.length ?? 0));
+  const length = 10 + (kind === NUMBER ? 8 : body?.length ?? 0);
+  const out = new Uint8Array(4 + length);
   const view = new DataView(out.buffer);
-  out[0] = RESULT_TAG;
-  view.setFloat64(1, result.seq);
-  out[9] = kind;
-  if (kind === NUMBER) view.setFloat64(10, value as number);
-  else if (body !== undefined) out.set(body, 10);
+  view.setUint32(0, length);
+  out[4] = RESULT_TAG;
+  view.setFloat64(5, result.seq);
+  out[13] = kind;
+  if (kind === NUMBER) view.setFloat64(14, value as number);
+  else if (body !== undefined) out.set(body, 14);
   return out;
 }
 
@@ -143,7 +148,7 @@ export function isResultFrame(payload: Uint8Array): boolean {
   return payload[0] === RESULT_TAG;
 }
 
-/** Inverse of {@linkcode encodeResult}. */
+/** Inverse of {@linkcode encodeResultFrame}, given the frame's payload. */
 export function decodeResult(payload: Uint8Array): ItemResult {
   const view = new DataView(
     payload.buffer,

@@ -471,6 +471,34 @@ export function persistentIssue6Suite(
     assert.equal(worker.error?.message, "one");
   });
 
+  test("results and arguments keep their primitive values exactly", async () => {
+    const values: unknown[] = [
+      0,
+      -0,
+      NaN,
+      -Infinity,
+      1.5e300,
+      "",
+      "héllo ✓ 😀",
+      "lone \ud800 surrogate",
+      true,
+      false,
+      null,
+      undefined,
+      12n,
+      [1, "a"],
+      new Uint8Array([1, 2]),
+    ];
+    await using worker = make({ target: (x: unknown) => x });
+    for (const value of values) worker.enqueue(value);
+    const called = await Promise.all(values.map((value) => worker.call(value)));
+    await worker.wait(10_000);
+    const enqueued = await Array.fromAsync(worker.results());
+    assert.deepEqual(enqueued, values);
+    assert.deepEqual(called, values);
+    assert.ok(Object.is(enqueued[1], -0) && Object.is(called[1], -0));
+  });
+
   test("refuses a window or highWaterMark below 1 before starting a child (issue 6.12)", async () => {
     const { Worker } = await import("../mod.ts");
     const before = Worker.activeChildren().length;
