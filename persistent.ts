@@ -2,11 +2,16 @@
  * Persistent workers: one worker, a stream of inputs. The target runs once
  * per input, in order, without respawning, until the worker is closed.
  *
+ * Arguments are captured when an item is submitted (structured-clone
+ * semantics): the transport clones them (thread) or serializes them once
+ * (process). Each result is sent as its item finishes.
+ *
  * Flow control: `enqueue()` never blocks; items wait in the parent until
- * the child has room (it holds at most {@linkcode PERSISTENT_WINDOW} items
- * not yet answered), so a fast producer grows only the parent's queue. A
- * producer that must bound memory awaits `put()`, which resolves once the
- * parent's queue is below `highWaterMark`.
+ * the child has room (it holds at most `window` items not yet answered,
+ * {@linkcode PERSISTENT_WINDOW} by default), so a fast producer grows only
+ * the parent's queue. A producer that must bound memory awaits `put()`,
+ * which resolves once the items queued, in flight and unread together are
+ * below `highWaterMark`.
  *
  * @module
  */
@@ -18,9 +23,12 @@ import {
 } from "./_core/abstract_worker.ts";
 import { type Kind, kindOf, registerClass } from "./_core/registry.ts";
 import type { Core } from "./_core/lifecycle.ts";
-import { WorkerClosedError, WorkerTerminatedError } from "./errors.ts";
+import {
+  WorkerClosedError,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "./errors.ts";
 import { asError, decodeError } from "./_protocol/error_codec.ts";
-import { MAX_MESSAGE_BYTES } from "./_protocol/v8.ts";
 import { unsendableError } from "./_core/unsendable.ts";
 import "./process.ts";
 import "./thread.ts";
@@ -35,7 +43,7 @@ import type { Item, ItemResult } from "./_protocol/messages.ts";
 /** The most argument bytes one message to a child carries (one item at least). */
 const BATCH_BYTES = 64 * 1024 * 1024;
 
-/** Items a child holds at most before results flow back.
+/** The default `window`: items a child holds at most before results flow back.
  *
  * @example
  * ```ts
@@ -71,13 +79,63 @@ export interface PersistentWorkerOptions<
   A extends unknown[] = unknown[],
   R = unknown,
 > extends WorkerOptions<A, R> {
-  /** Queued items at which `put()` starts waiting. @default {4096} */
+  /**
+   * Items queued, in flight and unread in `results()` together at which
+   * `put()` starts waiting: a producer that awaits `put()` holds at most
+   * this many, whatever the reader does. @default {4096}
+   */
   highWaterMark?: number;
+  /**
+   * Items the child holds at most before their results come back (a
+   * balancing pool wants 1 or 2). @default {1024}
+   */
+  window?: number;
+}
+
+/** The default `highWaterMark`. */
+const HIGH_WATER_MARK = 4096;
+
+/** Reads one option by the object's own property only (a polluted prototype changes nothing). */
+function ownOption(options: object, key: string): unknown {
+  return Object.hasOwn(options, key)
+    ? (options as Record<string, unknown>)[key]
+    : undefined;
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new RangeError(
+      `Cannot use ${name} ${Deno.inspect(value)}: expected an integer >= 1`,
+    );
+  }
+  return value as number;
+}
+
+/** Checks the persistent options: before any child is started. */
+function persistentLimits(
+  options: object,
+): { highWaterMark: number; window: number } {
+  return {
+    highWaterMark: positiveInteger(
+      "highWaterMark",
+      ownOption(options, "highWaterMark") ?? HIGH_WATER_MARK,
+    ),
+    window: positiveInteger(
+      "window",
+      ownOption(options, "window") ?? PERSISTENT_WINDOW,
+    ),
+  };
 }
 
 interface Call {
   resolve(value: unknown): void;
   reject(error: unknown): void;
+}
+
+/** An item captured at submit, not yet sent; `bytes` its arguments' size. */
+interface Captured {
+  item: Item;
+  bytes: number;
 }
 
 /**
@@ -116,14 +174,26 @@ export abstract class PersistentWorker<
   static override readonly isPersistent: true = true;
 
   #seq = 0;
-  #outbox: { item: Item; bytes: number }[] = [];
-  #inFlight = 0;
+  /** Items captured and not yet sent to the current child, in order. */
+  #outbox: Captured[] = [];
+  /** Items submitted during a restart: for the next child. */
+  #held: Captured[] = [];
+  #holding = false;
+  /** `close()` was called during a restart: the new child gets `close` after its backlog. */
+  #closeHeld = false;
+  /**
+   * The current child's items in flight are the seqs `[#answered, #sentUpTo)`:
+   * it runs them in order, so the first was running when it died.
+   */
+  #answered = 0;
+  #sentUpTo = 0;
   #flushQueued = false;
   #closeSent = false;
   #results: R[] = [];
   #calls = new Map<number, Call>();
   #waiters: (() => void)[] = [];
-  #highWaterMark: number;
+  readonly #highWaterMark: number;
+  readonly #window: number;
   /** This class's kind, looked up once: `#submit` runs for every item. */
   readonly #kind: Kind = kindOf(this.constructor);
   #restarting: Promise<void> | undefined;
@@ -135,35 +205,50 @@ export abstract class PersistentWorker<
    * @param options What to run and how; `args` are the defaults each item's
    * arguments replace from the left.
    * @throws {TypeError} As for the kind's non-persistent worker.
+   * @throws {RangeError} If `highWaterMark` or `window` is not an integer >= 1
+   * (checked before any child is started).
    */
   constructor(options: PersistentWorkerOptions<A, R>) {
+    const limits = persistentLimits(options);
     super(options as WorkerOptions<A, number>);
-    const highWaterMark = options.highWaterMark ?? 4096;
-    if (!Number.isInteger(highWaterMark) || highWaterMark < 1) {
-      throw new RangeError(
-        `Cannot use highWaterMark ${highWaterMark}: expected an integer >= 1`,
-      );
-    }
-    this.#highWaterMark = highWaterMark;
+    this.#highWaterMark = limits.highWaterMark;
+    this.#window = limits.window;
     this.#attach(coreOf(this));
   }
 
   #attach(core: Core): void {
-    core.onResults = (results) => this.#onResults(results);
-    core.onFinish = () => this.#onFinish(core);
-    core.onClose = () => this.#flush();
+    core.observe({
+      results: (results) => this.#onResults(core, results),
+      closed: () => this.#flush(),
+      finished: () => this.#onFinish(core),
+    });
   }
 
-  #onResults(results: readonly ItemResult[]): void {
-    this.#inFlight -= results.length;
+  #onResults(core: Core, results: readonly ItemResult[]): void {
     for (const result of results) {
+      this.#answered = result.seq + 1;
       const call = this.#calls.get(result.seq);
-      if (call !== undefined) {
-        this.#calls.delete(result.seq);
-        if (result.ok) call.resolve(result.value);
-        else call.reject(asError(decodeError(result.error)));
-      } else if (result.ok) {
-        this.#results.push(result.value as R);
+      if (call !== undefined) this.#calls.delete(result.seq);
+      if (result.ok) {
+        if (call !== undefined) call.resolve(result.value);
+        else this.#results.push(result.value as R);
+        core.itemEnded({
+          seq: result.seq,
+          call: call !== undefined,
+          ok: true,
+          value: result.value,
+        });
+      } else {
+        const error = asError(decodeError(result.error));
+        call?.reject(error);
+        core.itemEnded({
+          seq: result.seq,
+          call: call !== undefined,
+          ok: false,
+          error,
+          by: "item",
+          ran: true,
+        });
       }
     }
     this.#flush();
@@ -171,17 +256,74 @@ export abstract class PersistentWorker<
   }
 
   #onFinish(core: Core): void {
-    this.#outbox = [];
-    const error = core.outcome?.ok === false
-      ? core.outcome.error
-      : new WorkerClosedError("The worker ended before running this item");
-    for (const call of this.#calls.values()) call.reject(error);
-    this.#calls.clear();
+    const error = core.outcome?.ok === false ? core.outcome.error : undefined;
+    // In order: the first item in flight was running (or next to run).
+    for (let seq = this.#answered; seq < this.#sentUpTo; seq++) {
+      this.#lost(core, seq, seq === this.#answered, error);
+    }
+    for (const { item } of this.#outbox.splice(0)) {
+      this.#lost(core, item.seq, false, error);
+    }
+    this.#answered = this.#sentUpTo;
     this.#wakeAll();
   }
 
+  /**
+   * An item its worker's end took: the one running gets the worker's error;
+   * the others say that they never ran, and why.
+   */
+  #lost(
+    core: Core,
+    seq: number,
+    running: boolean,
+    error: Error | undefined,
+  ): void {
+    const why = error ??
+      new WorkerClosedError(`Worker ${core.describe()} ended`);
+    const failure = running ? why : new WorkerClosedError(
+      `Item never ran as worker ${core.describe()} ended with: ${why.message}`,
+      { cause: why },
+    );
+    const call = this.#calls.get(seq);
+    if (call !== undefined) {
+      this.#calls.delete(seq);
+      call.reject(failure);
+    }
+    core.itemEnded({
+      seq,
+      call: call !== undefined,
+      ok: false,
+      error: failure,
+      // An enqueued item's own throw ends its worker with that error.
+      by: running && !(why instanceof WorkerTerminatedError) &&
+          !(why instanceof WorkerDiedError)
+        ? "item"
+        : "worker",
+      ran: running,
+    });
+  }
+
   #wakeAll(): void {
+    if (this.#waiters.length === 0) return;
     for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Items queued, in flight and unread: what `put()` bounds. */
+  #load(): number {
+    return this.#outbox.length + this.#held.length +
+      (this.#sentUpTo - this.#answered) + this.#results.length;
+  }
+
+  /** Takes the next unread result (there is one), and lets a waiting `put()` go on. */
+  #take(): R {
+    const value = this.#results.shift()!;
+    if (this.#waiters.length > 0) this.#wakeAll();
+    return value;
+  }
+
+  /** Whether more results may come: alive, or renewing in place. */
+  #open(): boolean {
+    return this.isAlive() || this.#holding;
   }
 
   /** Sends queued items while the child has room; then `close` if asked. */
@@ -190,10 +332,9 @@ export abstract class PersistentWorker<
     const core = coreOf(this);
     if (!core.alive) return;
     // Refill only once half the window is free: topping it up after every
-    // small batch of results would split the stream into ever smaller
-    // messages (and the child flushes early whenever it runs dry).
-    let room = PERSISTENT_WINDOW - this.#inFlight;
-    if (room >= PERSISTENT_WINDOW / 2) {
+    // result would split the stream into one message per item.
+    let room = this.#window - (this.#sentUpTo - this.#answered);
+    if (room * 2 >= this.#window) {
       while (room > 0 && this.#outbox.length > 0) {
         // A message holds at most BATCH_BYTES of arguments (one item at least).
         let count = 0;
@@ -203,7 +344,7 @@ export abstract class PersistentWorker<
           (count === 0 || bytes + this.#outbox[count]!.bytes <= BATCH_BYTES)
         ) bytes += this.#outbox[count++]!.bytes;
         const entries = this.#outbox.splice(0, count);
-        this.#inFlight += count;
+        this.#sentUpTo = entries[count - 1]!.item.seq + 1;
         room -= count;
         core.send({ t: "items", items: entries.map((entry) => entry.item) });
       }
@@ -216,35 +357,40 @@ export abstract class PersistentWorker<
 
   #submit(args: unknown[], call: boolean): number {
     const core = coreOf(this);
-    if (core.closed || !core.alive) {
+    // During a restart, items wait for the new child (unless closed meanwhile).
+    const holding = this.#holding && !this.#restartCancelled &&
+      !this.#closeHeld;
+    if (!holding && (core.closed || !core.alive)) {
       throw new WorkerClosedError(
         `Cannot enqueue to worker ${core.describe()} as it is ${
           core.alive ? "closed" : "no longer alive"
         }`,
       );
     }
-    // Checked here so the caller gets the error, not the whole batch later.
-    const kind = this.#kind;
-    let bytes = 0;
-    for (const arg of args) {
-      const error = kind.transport.cloneError(arg);
-      if (error !== undefined) {
-        throw unsendableError(
-          { args },
-          `worker ${core.describe()}`,
-          error,
-          kind.transport.cloneError,
-        );
-      }
-      bytes += kind.transport.sizeOf?.(arg) ?? 0;
-    }
-    if (bytes > MAX_MESSAGE_BYTES) {
-      throw new RangeError(
-        `Cannot send an item of ${bytes} bytes to worker ${core.describe()} as the limit is ${MAX_MESSAGE_BYTES}`,
+    // Captured now: later changes to the arguments must not reach the child.
+    const transport = this.#kind.transport;
+    let captured: { args: Item["args"]; bytes: number };
+    try {
+      captured = transport.capture(args);
+    } catch (error) {
+      if (error instanceof RangeError) throw error; // too large
+      throw unsendableError(
+        { args },
+        `worker ${core.describe()}`,
+        error,
+        transport.cloneError,
       );
     }
     const seq = this.#seq++;
-    this.#outbox.push({ item: { seq, args, call }, bytes });
+    const entry = {
+      item: { seq, args: captured.args, call },
+      bytes: captured.bytes,
+    };
+    if (holding) {
+      this.#held.push(entry);
+      return seq;
+    }
+    this.#outbox.push(entry);
     if (!this.#flushQueued) {
       // Batch every item enqueued in this turn into one message.
       this.#flushQueued = true;
@@ -265,15 +411,16 @@ export abstract class PersistentWorker<
   }
 
   /**
-   * Queues one call, first waiting until the parent's queue is below
-   * `highWaterMark`: a producer that awaits it keeps memory bounded.
+   * Queues one call, first waiting until the items queued, in flight and
+   * unread in `results()` together are below `highWaterMark`: a producer
+   * that awaits it keeps memory bounded, whatever the reader does.
    *
    * @param args As for `enqueue`.
    * @returns Resolves once the item is queued.
    * @throws {WorkerClosedError} If the worker is closed or no longer alive.
    */
   async put(...args: Partial<TargetArgs<A>>): Promise<void> {
-    while (this.#outbox.length >= this.#highWaterMark && this.isAlive()) {
+    while (this.#load() >= this.#highWaterMark && this.#open()) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     this.#submit(args, false);
@@ -304,17 +451,18 @@ export abstract class PersistentWorker<
 
   /**
    * The values of `enqueue`d items in the order processed. Ends once the
-   * worker has finished and every value was yielded. One reader only.
+   * worker has finished and every value was yielded; a `restart()` does not
+   * end it. One reader only.
    *
    * @returns An async iterator over the results.
    */
   async *results(): AsyncIterableIterator<R> {
     for (;;) {
       if (this.#results.length > 0) {
-        yield this.#results.shift()!;
+        yield this.#take();
         continue;
       }
-      if (!this.isAlive()) return;
+      if (!this.#open()) return;
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
@@ -330,8 +478,8 @@ export abstract class PersistentWorker<
   async nextResult(timeout?: number): Promise<R> {
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     for (;;) {
-      if (this.#results.length > 0) return this.#results.shift()!;
-      if (!this.isAlive()) {
+      if (this.#results.length > 0) return this.#take();
+      if (!this.#open()) {
         throw new WorkerClosedError(
           `No result is left as worker ${coreOf(this).describe()} has finished`,
         );
@@ -355,40 +503,75 @@ export abstract class PersistentWorker<
   }
 
   /**
-   * Renews the worker in place: waits for the current child to finish its
-   * queue (terminating it if it does not within `timeout`), then starts a
-   * fresh child of the same kind and options, whose `initState` is the last
-   * reported `userState`. The item counter starts again at zero.
+   * Renews the worker in place: waits for the current child to finish what
+   * it was sent (terminating it if it does not within `timeout`: its item
+   * running then fails with the termination error, the items behind it are
+   * rejected as never run), then starts a fresh child of the same kind and
+   * options, whose `initState` is the last reported `userState`. Meanwhile
+   * `enqueue()`, `put()` and `call()` go on: their items wait for the new
+   * child. `results()` goes on across it and keeps unread results. The
+   * item counter starts again at zero.
    *
    * @param timeout How long the current child may take to finish, in ms. @default {1000}
    * @returns Resolves when the new child is ready.
    */
   restart(timeout = 1000): Promise<void> {
     // One restart at a time: a second call joins the first.
-    this.#restarting ??= this.#restart(timeout).finally(() => {
-      this.#restarting = undefined;
-      this.#restartCancelled = false;
-    });
+    if (this.#restarting === undefined) {
+      this.#holding = true;
+      this.#restarting = this.#restart(timeout).finally(() => {
+        this.#restarting = undefined;
+        this.#restartCancelled = false;
+      });
+    }
     return this.#restarting;
   }
 
   async #restart(timeout: number): Promise<void> {
-    // super: our own terminate() would cancel this restart.
-    if (!(await this.wait(timeout))) await super.terminate();
-    if (this.#restartCancelled) {
-      throw new WorkerTerminatedError(
-        `Cannot restart worker ${
-          coreOf(this).describe()
-        } as it was terminated meanwhile`,
-      );
+    let core: Core;
+    try {
+      // super: our own terminate() would cancel this restart.
+      if (!(await this.wait(timeout))) await super.terminate();
+      if (this.#restartCancelled) {
+        throw new WorkerTerminatedError(
+          `Cannot restart worker ${
+            coreOf(this).describe()
+          } as it was terminated meanwhile`,
+        );
+      }
+      this.#closeSent = false;
+      core = startWorker(this, optionsOf(this), this.userState);
+    } catch (error) {
+      // No new child: what waited for it never runs.
+      this.#holding = false;
+      const old = coreOf(this);
+      for (const { item } of this.#held.splice(0)) {
+        this.#lost(old, item.seq, false, asError(error));
+      }
+      this.#wakeAll();
+      throw error;
     }
-    const state = this.userState;
-    this.#seq = 0;
-    this.#inFlight = 0;
-    this.#closeSent = false;
-    this.#results = [];
-    this.#attach(startWorker(this, optionsOf(this), state));
+    this.#attach(core);
+    this.#outbox = this.#held;
+    this.#held = [];
+    this.#holding = false;
+    this.#answered = this.#sentUpTo = this.#outbox[0]?.item.seq ?? this.#seq;
+    if (this.#closeHeld) {
+      this.#closeHeld = false;
+      core.close(); // sends `close` after the backlog
+    }
+    this.#flush();
+    this.#wakeAll();
     await this.ready;
+  }
+
+  /**
+   * Says that no more input will come. During a `restart()`, the new child
+   * is closed once it has the items submitted before this call.
+   */
+  override close(): void {
+    if (this.#holding) this.#closeHeld = true;
+    super.close();
   }
 
   /**

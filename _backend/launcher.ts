@@ -82,6 +82,8 @@ export interface LaunchedProcess {
   readonly pid: number;
   /** Sends a frame; frames sent before the child connects wait for it. Never throws. */
   send(frame: Uint8Array): void;
+  /** Sends one frame made of `parts`, written without copying large ones. Never throws. */
+  sendParts(parts: readonly Uint8Array[]): void;
   /** Writes the stop byte into the control file (read by the child's poll). */
   requestStop(): void;
   /** SIGTERM, then SIGKILL; resolves once the child is gone (or with a note). */
@@ -200,7 +202,7 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
   ]);
   let channel: FramedChannel | undefined;
   let broken = false;
-  const early: Uint8Array[] = [];
+  const early: (readonly Uint8Array[])[] = [];
 
   const closeListener = (): void => {
     if (listener === undefined) return;
@@ -232,7 +234,7 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
         // a connection that won the race against a dead child is just closed.
         if (first !== undefined && "readable" in first) {
           connected = true;
-          for (const frame of early.splice(0)) channel.send(frame);
+          for (const parts of early.splice(0)) channel.sendParts(parts);
           for await (const frame of channel) options.onFrame(frame);
         }
       }
@@ -265,13 +267,16 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
   return {
     pid: child.pid,
     send(frame) {
+      this.sendParts([frame]);
+    },
+    sendParts(parts) {
       if (broken) return;
       if (channel === undefined) {
-        early.push(frame);
+        early.push(parts);
         return;
       }
       try {
-        channel.send(frame);
+        channel.sendParts(parts);
       } catch {
         // The socket broke: the child is gone or going, and `exited` says
         // so once it has exited. Nothing to tell this caller.

@@ -26,10 +26,15 @@ import { childCommand } from "./process_command.ts";
 import { WorkerDiedError } from "../errors.ts";
 import {
   deserializeMessage,
-  serializedSize,
+  MAX_MESSAGE_BYTES,
   serializeError,
   serializeMessage,
 } from "../_protocol/v8.ts";
+import {
+  decodeResult,
+  encodeItems,
+  isResultFrame,
+} from "../_protocol/items.ts";
 import { unsendableError } from "../_core/unsendable.ts";
 import type { WorkerOptions } from "../types.ts";
 import type { ChildMessage, StartMessage } from "../_protocol/messages.ts";
@@ -73,14 +78,22 @@ function spawnProcess(
     args: (paths) =>
       childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
     env: options.env,
-    onFrame: (frame) => sink.message(deserializeMessage<ChildMessage>(frame)),
+    onFrame: (frame) =>
+      sink.message(
+        isResultFrame(frame)
+          ? { t: "results", results: [decodeResult(frame)] }
+          : deserializeMessage<ChildMessage>(frame),
+      ),
   });
   child.send(startFrame);
   child.exited.then((exit) => sink.exited(diedError(sink, exit)));
   return {
     waitsForExit: true,
     send(message) {
-      child.send(serializeMessage(message)); // a bad value throws to the caller
+      // Items carry their arguments serialized at submit: framed as they
+      // are. Anything else is serialized here (a bad value throws to the caller).
+      if (message.t === "items") child.sendParts(encodeItems(message.items));
+      else child.send(serializeMessage(message));
     },
     requestTerminate() {
       // For the main thread (aborts ctx.signal) and, through the control
@@ -97,9 +110,42 @@ function spawnProcess(
   };
 }
 
+/**
+ * Captures an item's arguments at submit. Primitives are immutable: an item
+ * made only of them is kept as it is and serialized with its batch's
+ * header (one serialization per message, not per item). Any other item is
+ * serialized once, now: that captures it, and gives its size and the
+ * clonability check; its bytes are then framed as they are (see
+ * _protocol/items.ts).
+ */
+function captureArgs(args: readonly unknown[]): {
+  args: unknown[] | Uint8Array;
+  bytes: number;
+} {
+  let bytes = 0;
+  for (const arg of args) {
+    const type = typeof arg;
+    if (type === "string") bytes += 8 + (arg as string).length * 3;
+    else if (
+      (type !== "object" || arg === null) && type !== "function" &&
+      type !== "symbol"
+    ) bytes += 16;
+    else {
+      const serialized = serializeMessage(args);
+      return { args: serialized, bytes: serialized.length };
+    }
+  }
+  if (bytes > MAX_MESSAGE_BYTES) {
+    throw new RangeError(
+      `Cannot send ${bytes} bytes as the limit is ${MAX_MESSAGE_BYTES}`,
+    );
+  }
+  return { args: [...args], bytes };
+}
+
 /** How process workers are started. */
 export const processTransport: Transport = {
   spawn: spawnProcess,
   cloneError: serializeError,
-  sizeOf: serializedSize,
+  capture: captureArgs,
 };

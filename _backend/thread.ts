@@ -122,5 +122,30 @@ function spawnThread(
   };
 }
 
+/**
+ * Clones an item's arguments at submit; `postMessage` clones the clone
+ * later. Primitives are immutable: only objects are cloned (one
+ * `structuredClone` each, which is also the clonability check).
+ */
+function captureArgs(args: readonly unknown[]): {
+  args: unknown[];
+  bytes: number;
+} {
+  const captured = new Array<unknown>(args.length);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const type = typeof arg;
+    captured[i] = (type === "object" && arg !== null) || type === "function" ||
+        type === "symbol"
+      ? structuredClone(arg)
+      : arg;
+  }
+  return { args: captured, bytes: 0 };
+}
+
 /** How thread workers are started. */
-export const threadTransport: Transport = { spawn: spawnThread, cloneError };
+export const threadTransport: Transport = {
+  spawn: spawnThread,
+  cloneError,
+  capture: captureArgs,
+};

@@ -41,7 +41,13 @@ import type {
 import { FramedChannel } from "../_protocol/channel.ts";
 import { encodeError } from "../_protocol/error_codec.ts";
 import {
+  decodeItems,
+  encodeResultFrame,
+  isItemsFrame,
+} from "../_protocol/items.ts";
+import {
   deserializeMessage,
+  MAX_MESSAGE_BYTES,
   serializeError,
   serializeMessage,
 } from "../_protocol/v8.ts";
@@ -177,8 +183,15 @@ if (
 ) Deno.exit(1); // the parent is already gone
 for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
-const channel = new FramedChannel(conn);
-const send = (message: ChildMessage) => channel.send(serializeMessage(message));
+// An items frame carries an item of up to MAX_MESSAGE_BYTES, plus its header.
+const channel = new FramedChannel(conn, MAX_MESSAGE_BYTES + (1 << 20));
+function send(message: ChildMessage): void {
+  const framed = message.t === "results" && message.results.length === 1
+    ? encodeResultFrame(message.results[0]!)
+    : undefined;
+  if (framed !== undefined) channel.sendFrame(framed);
+  else channel.send(serializeMessage(message));
+}
 
 /** How long a dying child waits for its last words to go out. */
 const LAST_WORDS_MS = 1000;
@@ -221,7 +234,13 @@ const start = deserializeMessage<StartMessage>(first);
 const runtime = new ChildRuntime(
   start,
   new Int32Array(flag),
-  { send, cloneError: serializeError },
+  {
+    send,
+    cloneError: serializeError,
+    // Results leave as items finish; the runtime waits for this before the
+    // next item, so an exit or a kill during it loses none of them.
+    pending: () => channel.idle,
+  },
   { pid: Deno.pid, tid: Deno.pid },
   stopRequested,
 );
@@ -234,7 +253,11 @@ send({ t: "ready", host: host ?? start.host, pid: Deno.pid, tid: Deno.pid });
     for (;;) {
       const bytes = await channel.next();
       if (bytes === null) break;
-      runtime.receive(deserializeMessage<ParentMessage>(bytes));
+      runtime.receive(
+        isItemsFrame(bytes)
+          ? { t: "items", items: decodeItems(bytes) }
+          : deserializeMessage<ParentMessage>(bytes),
+      );
     }
   } catch {
     // A broken socket: handled as end of input below.

@@ -23,11 +23,12 @@ export interface ChildTransport {
   send(message: ChildMessage): void;
   /** Why a value cannot be sent this way, or undefined. */
   cloneError(value: unknown): unknown;
+  /**
+   * Undefined when everything sent has left this process; else resolves
+   * once it has (a process's socket writer with frames still queued).
+   */
+  pending?(): Promise<void> | undefined;
 }
-
-/** Results are sent in batches: when this many are waiting, before the last queued item, or after FLUSH_MS. */
-const FLUSH_ITEMS = 64;
-const FLUSH_MS = 5;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown })?.then === "function";
@@ -44,11 +45,8 @@ export class ChildRuntime {
   readonly #queue: Item[] = [];
   #closed = false;
   #wake: (() => void) | undefined;
-  #pending: { result: ItemResult; call: boolean }[] = [];
-  #pendingCall = false;
   /** Set when an enqueued item's value could not be sent: the worker ends with it. */
   #fatal: Error | undefined;
-  #pendingSince = 0;
   #count = 0;
   readonly context: WorkerContext;
 
@@ -143,14 +141,6 @@ export class ChildRuntime {
     } catch (error) {
       outcome = { ok: false, error };
     }
-    this.#flush();
-    // An enqueued item whose value could not be sent came before whatever
-    // ended the loop after it (unless that was a stop request).
-    if (
-      this.#fatal !== undefined && outcome.ok === false &&
-      outcome.error !== this.#fatal &&
-      !(outcome.error instanceof WorkerTerminatedError)
-    ) outcome = { ok: false, error: this.#fatal };
     this.#finish(outcome);
   }
 
@@ -160,46 +150,35 @@ export class ChildRuntime {
       this.#throwIfTerminated();
       const item = this.#queue.shift();
       if (item === undefined) {
-        this.#flushOrFail();
         if (this.#closed) return this.#count;
         await new Promise<void>((resolve) => this.#wake = resolve);
         this.#wake = undefined;
         continue;
       }
-      // Results wait in batches only while more items are queued and for at
-      // most FLUSH_MS: never behind the last queued item (which may be slow,
-      // or killed before they went out).
-      // A call()'s result never waits: its caller is waiting for it.
-      if (
-        this.#pending.length > 0 &&
-        (this.#pendingCall || this.#queue.length === 0 ||
-          Date.now() - this.#pendingSince >= FLUSH_MS)
-      ) this.#flushOrFail();
       // As in the original: the item's arguments replace the leading defaults.
-      const args = [...item.args, ...defaults.slice(item.args.length)];
+      const itemArgs = item.args as readonly unknown[];
+      const args = [...itemArgs, ...defaults.slice(itemArgs.length)];
       try {
         let value = fn(...args, this.context);
-        if (isThenable(value)) {
-          this.#flushOrFail(); // the event loop may turn: let earlier results go
-          value = await value;
-        }
-        this.#result({ seq: item.seq, ok: true, value }, item.call);
+        if (isThenable(value)) value = await value;
+        this.#send({ seq: item.seq, ok: true, value }, item.call);
       } catch (error) {
         if (error === this.#fatal || !item.call || this.terminated) throw error;
-        this.#result(
+        this.#send(
           { seq: item.seq, ok: false, error: this.#encode(error) },
           item.call,
         );
       }
       this.#count++;
-      if (this.#pending.length >= FLUSH_ITEMS) this.#flushOrFail();
+      // Each result goes out as its item finishes, and must have left this
+      // process before the next item runs: that item may block this thread
+      // for minutes, exit, or be killed. A process's socket write leaves at
+      // once while the socket has room, and resolves within a few
+      // microtasks, so waiting here costs little; frames sent meanwhile are
+      // coalesced by the writer.
+      const pending = this.#transport.pending?.();
+      if (pending !== undefined) await pending;
     }
-  }
-
-  #result(result: ItemResult, call: boolean): void {
-    if (this.#pending.length === 0) this.#pendingSince = Date.now();
-    this.#pending.push({ result, call });
-    this.#pendingCall ||= call;
   }
 
   /** Encodes an error with what this transport can carry. */
@@ -208,46 +187,25 @@ export class ChildRuntime {
     return encodeError(error, (value) => check(value) === undefined);
   }
 
-  /** Flushes; if an enqueued item's value could not be sent, ends the loop with that. */
-  #flushOrFail(): void {
-    this.#flush();
-    if (this.#fatal !== undefined) throw this.#fatal;
-  }
-
-  #flush(): void {
-    if (this.#pending.length === 0) return;
-    const pending = this.#pending;
-    this.#pending = [];
-    this.#pendingCall = false;
+  /**
+   * Sends one item's result. If its value cannot be sent: a call's caller
+   * gets that error; an enqueued item ends the worker with it (thrown).
+   */
+  #send(result: ItemResult, call: boolean): void {
     try {
+      this.#transport.send({ t: "results", results: [result] });
+      return;
+    } catch (error) {
+      const failure = this.#unclonable("the result of an item", error);
+      if (!call) {
+        // Like an enqueued item that throws: the worker ends with it.
+        this.#fatal = failure;
+        throw failure;
+      }
       this.#transport.send({
         t: "results",
-        results: pending.map((p) => p.result),
+        results: [{ seq: result.seq, ok: false, error: this.#encode(failure) }],
       });
-      return;
-    } catch {
-      // One value could not be sent: go one by one, below.
-    }
-    for (const { result, call } of pending) {
-      try {
-        this.#transport.send({ t: "results", results: [result] });
-      } catch (error) {
-        const failure = this.#unclonable("the result of an item", error);
-        if (!call) {
-          // Like an enqueued item that throws: the worker ends with it, and
-          // the results after it are not delivered.
-          this.#fatal = failure;
-          return;
-        }
-        this.#transport.send({
-          t: "results",
-          results: [{
-            seq: result.seq,
-            ok: false,
-            error: this.#encode(failure),
-          }],
-        });
-      }
     }
   }
 

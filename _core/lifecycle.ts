@@ -61,6 +61,43 @@ export interface Backend {
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
+/**
+ * How one persistent item ended, as a pool needs to know it: its value, its
+ * own failure (`by: "item"`), or its worker's end (`by: "worker"`: the item
+ * was running, or next to run, when the worker died, or it never ran).
+ */
+export type ItemOutcome =
+  | {
+    readonly seq: number;
+    readonly call: boolean;
+    readonly ok: true;
+    readonly value: unknown;
+  }
+  | {
+    readonly seq: number;
+    readonly call: boolean;
+    readonly ok: false;
+    readonly error: Error;
+    readonly by: "item" | "worker";
+    /** False when the item was never handed to the child, or waited behind the one that was running. */
+    readonly ran: boolean;
+  };
+
+/**
+ * Watches one worker's core. Several observers may watch one core (a pool
+ * watches workers their user also watches); each method is optional.
+ */
+export interface CoreObserver {
+  /** Each batch of item results, in order (persistent workers). */
+  results?(results: readonly ItemResult[]): void;
+  /** Each item's outcome, in order, once known (persistent workers). */
+  item?(outcome: ItemOutcome): void;
+  /** `close()` was called (persistent workers send `close` after their backlog). */
+  closed?(): void;
+  /** Once, when the worker has finished, after its outcome is set. */
+  finished?(): void;
+}
+
 /** Every live worker this process created. */
 export const activeCores: Set<Core> = new Set();
 
@@ -80,12 +117,7 @@ export class Core {
   userState: unknown;
   readonly ready: Promise<void>;
   readonly finished: Promise<void>;
-  /** Called with each batch of item results (persistent workers). */
-  onResults: ((results: readonly ItemResult[]) => void) | undefined;
-  /** Called once when the worker has finished, after its outcome is set. */
-  onFinish: (() => void) | undefined;
-  /** Replaces the `close` message (persistent workers send it after their backlog). */
-  onClose: (() => void) | undefined;
+  readonly #observers = new Set<CoreObserver>();
 
   #backend: Backend | undefined;
   #outcome: Outcome | undefined;
@@ -155,6 +187,20 @@ export class Core {
   }
 
   /**
+   * Adds an observer; returns what removes it. A persistent worker's own
+   * observer sends `close` when asked (the core leaves that to it).
+   */
+  observe(observer: CoreObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /** Tells the observers how an item ended (called by the persistent worker). */
+  itemEnded(outcome: ItemOutcome): void {
+    for (const observer of this.#observers) observer.item?.(outcome);
+  }
+
+  /**
    * How messages name this worker: by its name, else by its ids once the
    * child has reported them (before that they would be its parent's).
    */
@@ -194,7 +240,9 @@ export class Core {
         this.#settleReady();
         break;
       case "results":
-        this.onResults?.(message.results);
+        for (const observer of this.#observers) {
+          observer.results?.(message.results);
+        }
         break;
       case "done":
         if (message.stateSent) this.userState = message.userState;
@@ -261,7 +309,7 @@ export class Core {
     this.#settleReady(outcome.ok ? undefined : outcome.error);
     activeCores.delete(this);
     this.#backend?.release();
-    this.onFinish?.();
+    for (const observer of this.#observers) observer.finished?.();
     this.#resolveFinished();
   }
 
@@ -270,8 +318,7 @@ export class Core {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.persistent || !this.alive) return;
-    if (this.onClose) this.onClose();
-    else this.#backend?.send({ t: "close" });
+    for (const observer of this.#observers) observer.closed?.();
   }
 
   /** `wait()`: close, then wait until dead or `timeout` ms. */

@@ -8,7 +8,7 @@
  */
 import type { WorkerOptions } from "../types.ts";
 import { WorkerType } from "../types.ts";
-import type { StartMessage } from "../_protocol/messages.ts";
+import type { Item, StartMessage } from "../_protocol/messages.ts";
 import type { Backend, BackendSink } from "./lifecycle.ts";
 
 /** How one kind starts its child and what it can send to it. */
@@ -24,8 +24,13 @@ export interface Transport {
   ): Backend;
   /** Why a value cannot be sent to this kind's child, or undefined. */
   cloneError(value: unknown): unknown;
-  /** The bytes a value takes on the way (kinds with a size limit). */
-  sizeOf?(value: unknown): number;
+  /**
+   * Captures a persistent item's arguments now, with structured-clone
+   * semantics (later changes to them must not reach the child): returns
+   * what the kind's backend sends as the item's `args`, and its size in
+   * bytes (0 where no limit applies). Throws if they cannot be sent.
+   */
+  capture(args: readonly unknown[]): { args: Item["args"]; bytes: number };
 }
 
 /** What a worker class is: its kind, whether it is persistent, and its transport. */

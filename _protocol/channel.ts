@@ -46,6 +46,21 @@ export class FramedChannel {
     this.#writer.send(payload);
   }
 
+  /** Queues bytes that are already one whole frame (length first). */
+  sendFrame(framed: Uint8Array): void {
+    this.#writer.sendFrame(framed);
+  }
+
+  /** Queues one frame made of `parts`, written without copying large ones. */
+  sendParts(parts: readonly Uint8Array[]): void {
+    this.#writer.sendParts(parts);
+  }
+
+  /** Undefined when nothing is being written; else resolves once the queue is out. */
+  get idle(): Promise<void> | undefined {
+    return this.#writer.idle;
+  }
+
   /** The next frame, or null at a clean end of the stream. */
   next(): Promise<Uint8Array | null> {
     return this.#reader.next();

@@ -44,7 +44,9 @@ export class FrameReader {
 
   /** The next frame, or null at a clean end of stream between frames. */
   async next(): Promise<Uint8Array | null> {
-    if (!(await this.#fill(4))) {
+    // A frame already buffered is taken without awaiting the stream: a
+    // process worker's results come as many small frames per read.
+    if (this.#end - this.#start < 4 && !(await this.#fill(4))) {
       if (this.#end === this.#start) return null;
       throw new Deno.errors.UnexpectedEof("Stream ended inside a frame header");
     }
@@ -58,7 +60,9 @@ export class FrameReader {
         `Cannot read a frame of ${length} bytes as the limit is ${this.#maxFrame}`,
       );
     }
-    if (!(await this.#fill(4 + length))) {
+    if (
+      this.#end - this.#start < 4 + length && !(await this.#fill(4 + length))
+    ) {
       throw new Deno.errors.UnexpectedEof("Stream ended inside a frame");
     }
     const payload = this.#buffer.slice(
@@ -90,9 +94,15 @@ export class FrameReader {
   }
 }
 
+/** Chunks below this size are copied together into one write; larger ones are written as they are. */
+const COALESCE_BYTES = 64 * 1024;
+
 /**
  * Writes frames in order without interleaving them, however many senders
- * call `send` at once. `send` never blocks; `drained()` tells when all is out.
+ * call `send` at once. `send` never blocks: when no write is in flight it
+ * starts one at once (a socket write whose bytes fit its buffer leaves
+ * inside the call); frames sent while a write is in flight are coalesced
+ * into the next. `busy` and `drained()` tell when all is out.
  */
 export class FrameWriter {
   #writer: { write(p: Uint8Array): Promise<number> };
@@ -106,9 +116,46 @@ export class FrameWriter {
 
   /** Queues one frame. Throws if an earlier write failed. */
   send(payload: Uint8Array): void {
+    this.sendParts([payload]);
+  }
+
+  /** Queues bytes that are already one whole frame (length first). */
+  sendFrame(framed: Uint8Array): void {
     if (this.#error !== undefined) throw this.#error;
-    this.#queue.push(frame(payload));
+    this.#queue.push(framed);
     this.#busy ??= this.#pump();
+  }
+
+  /**
+   * Queues one frame whose payload is `parts` in order, without copying
+   * large parts (a 200 MB argument is written from where it lies). Throws
+   * if an earlier write failed.
+   */
+  sendParts(parts: readonly Uint8Array[]): void {
+    if (this.#error !== undefined) throw this.#error;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (parts.length === 1 && length < COALESCE_BYTES) {
+      this.#queue.push(frame(parts[0]!));
+    } else {
+      const header = new Uint8Array(4);
+      new DataView(header.buffer).setUint32(0, length);
+      this.#queue.push(header, ...parts);
+    }
+    this.#busy ??= this.#pump();
+  }
+
+  /** Whether a write is in flight or queued. */
+  get busy(): boolean {
+    return this.#busy !== undefined;
+  }
+
+  /**
+   * Undefined when nothing is being written; else resolves once what is
+   * queued has been written (or writing failed). Cheaper than `drained()`.
+   */
+  get idle(): Promise<void> | undefined {
+    return this.#busy;
   }
 
   /** Resolves when everything queued so far has been written (or writing failed). */
@@ -126,17 +173,7 @@ export class FrameWriter {
   async #pump(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        // Coalesce small frames into one write.
-        const chunks = this.#queue.splice(0, this.#queue.length);
-        let data: Uint8Array = chunks[0]!;
-        if (chunks.length > 1) {
-          data = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-          let offset = 0;
-          for (const chunk of chunks) {
-            data.set(chunk, offset);
-            offset += chunk.length;
-          }
-        }
+        const data = this.#next();
         for (let offset = 0; offset < data.length;) {
           offset += await this.#writer.write(data.subarray(offset));
         }
@@ -147,5 +184,24 @@ export class FrameWriter {
     } finally {
       this.#busy = undefined;
     }
+  }
+
+  /** The next chunk to write: a large one as it is, or small ones copied together. */
+  #next(): Uint8Array {
+    const queue = this.#queue;
+    let count = 0;
+    let bytes = 0;
+    while (
+      count < queue.length && queue[count]!.length < COALESCE_BYTES &&
+      bytes + queue[count]!.length <= COALESCE_BYTES * 4
+    ) bytes += queue[count++]!.length;
+    if (count <= 1) return queue.shift()!;
+    const data = new Uint8Array(bytes);
+    let offset = 0;
+    for (const chunk of queue.splice(0, count)) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return data;
   }
 }

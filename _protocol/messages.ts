@@ -9,6 +9,7 @@
  *                                        ◀──   ready {host, pid, tid}
  *  items [{seq, args, call}]  (persistent) ──▶  run each item in order
  *                                        ◀──   results [{seq, ok, value}]
+ *                                              (one per item, sent as it finishes)
  *  close                                 ──▶   no more items: finish the loop
  *  terminate (control path, see below)   ──▶   abort ctx.signal
  *                                        ◀──   done {ok, value | error, userState}
@@ -58,10 +59,15 @@ export interface ThreadStart {
   readonly fallbackTid: number;
 }
 
-/** One input of a persistent worker. */
+/**
+ * One input of a persistent worker. Its arguments are captured when the
+ * caller submits it: the parent's transport clones them (thread) or
+ * serializes them to bytes (process: see items.ts); the child always sees
+ * the array.
+ */
 export interface Item {
   readonly seq: number;
-  readonly args: readonly unknown[];
+  readonly args: readonly unknown[] | Uint8Array;
   /** True for `call()` items: their failure rejects only their own promise. */
   readonly call: boolean;
 }

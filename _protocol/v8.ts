@@ -26,17 +26,6 @@ export function serializeError(value: unknown): unknown {
   }
 }
 
-/**
- * The bytes `value` takes serialized: a small estimate for primitives (no
- * cost on the hot path), the real size for objects. Call after
- * {@linkcode serializeError} said it can be serialized.
- */
-export function serializedSize(value: unknown): number {
-  if (typeof value === "string") return 8 + value.length * 3;
-  if (typeof value !== "object" || value === null) return 16;
-  return serialize(value).length;
-}
-
 /** The largest message that crosses a process boundary (a frame's limit). */
 export const MAX_MESSAGE_BYTES = 1 << 30;
 

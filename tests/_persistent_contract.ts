@@ -330,3 +330,218 @@ export function persistentSuite(
     assert.equal(await worker.call(2), 2);
   });
 }
+
+/** The regressions of issue 6 (persistent data path), for one kind. */
+export function persistentIssue6Suite(
+  label: string,
+  make: PersistentFactory,
+) {
+  const test = (name: string, fn: () => void | Promise<void>) =>
+    Deno.test(`${label} ${name}`, fn);
+
+  test("enqueue(), call() and put() capture their arguments at the call (issue 6.1)", async () => {
+    await using worker = make({ target: (o: { n: number }) => o.n });
+    const shared = { n: 0 };
+    const calls: Promise<number>[] = [];
+    for (let i = 0; i < 5; i++) {
+      shared.n = i;
+      worker.enqueue(shared);
+    }
+    for (let i = 5; i < 8; i++) {
+      shared.n = i;
+      calls.push(worker.call(shared));
+    }
+    shared.n = -1;
+    assert.deepEqual(await Promise.all(calls), [5, 6, 7]);
+    await worker.wait(10_000);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [0, 1, 2, 3, 4]);
+  });
+
+  test("put() of a reused buffer sends the value at each call (issue 6.1)", async () => {
+    await using worker = make({
+      target: (b: Uint8Array) => b[0]! | (b[1]! << 8),
+    });
+    const n = 3000;
+    const buffer = new Uint8Array(1024);
+    const reading = Array.fromAsync(worker.results());
+    for (let i = 0; i < n; i++) {
+      buffer[0] = i & 0xff;
+      buffer[1] = i >> 8;
+      await worker.put(buffer);
+    }
+    await worker.wait(30_000);
+    const values = await reading;
+    assert.equal(values.length, n);
+    assert.equal(values.filter((v, i) => v !== i).length, 0);
+  });
+
+  test("a finished item's result reaches the parent while the next item runs synchronous code (issue 6.2)", async () => {
+    await using worker = make({
+      target: (x: number, ctx: WorkerContext) => {
+        if (x === 10) { for (;;) ctx.throwIfTerminated(); // until stopped
+         }
+        return x;
+      },
+    });
+    for (let x = 0; x <= 11; x++) worker.enqueue(x);
+    const seen: number[] = [];
+    for (let i = 0; i < 10; i++) seen.push(await worker.nextResult(10_000));
+    assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(await worker.terminate({ timeout: 5000, force: false }), true);
+  });
+
+  test("an item that calls Deno.exit() keeps every earlier result (issue 6.2)", async () => {
+    await using worker = make({
+      target: (x: number) => {
+        if (x === 10) Deno.exit(3);
+        return x;
+      },
+    });
+    for (let x = 0; x <= 11; x++) worker.enqueue(x);
+    await worker.wait(10_000);
+    assert.equal(worker.hasError, true);
+    assert.deepEqual(
+      await Array.fromAsync(worker.results()),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+  });
+
+  test("restart() keeps producers and the results stream going (issue 6.6)", async () => {
+    await using worker = make({ target: (x: number) => x });
+    const reading = Array.fromAsync(worker.results());
+    worker.enqueue(1);
+    const restarting = worker.restart();
+    worker.enqueue(2);
+    const called = worker.call(3);
+    await worker.put(4);
+    await restarting;
+    assert.equal(await called, 3);
+    worker.enqueue(5);
+    await worker.wait(10_000);
+    assert.equal(worker.result, 4, "the new child counts its own items");
+    assert.deepEqual(await reading, [1, 2, 4, 5]);
+  });
+
+  test("close() during restart() closes the new child after what came before it (issue 6.6)", async () => {
+    await using worker = make({ target: (x: number) => x });
+    const restarting = worker.restart();
+    worker.enqueue(1);
+    worker.close();
+    assert.throws(() => worker.enqueue(2), WorkerClosedError);
+    await restarting;
+    assert.throws(() => worker.enqueue(3), WorkerClosedError);
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.result, 1);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1]);
+  });
+
+  test("restart() keeps unread results (issue 6.6)", async () => {
+    await using worker = make({ target: (x: number) => x });
+    for (const x of [1, 2, 3]) worker.enqueue(x);
+    await worker.restart();
+    worker.enqueue(4);
+    await worker.wait(10_000);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1, 2, 3, 4]);
+  });
+
+  test("put() waits while queued, in-flight and unread items reach the high-water mark (issue 6.7)", async () => {
+    const highWaterMark = 16;
+    await using worker = make({
+      target: (x: number) => x,
+      highWaterMark,
+    });
+    const n = 300;
+    let produced = 0;
+    const producing = (async () => {
+      for (let i = 0; i < n; i++) {
+        await worker.put(i);
+        produced++;
+      }
+      worker.close();
+    })();
+    let consumed = 0;
+    let most = 0;
+    for await (const value of worker.results()) {
+      assert.equal(value, consumed++);
+      most = Math.max(most, produced - consumed);
+      // A slow reader: the producer may run ahead meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await producing;
+    assert.equal(consumed, n);
+    assert.ok(most <= highWaterMark, `${most} items outstanding`);
+  });
+
+  test("a call() that never ran says so, with the worker's error as its cause (issue 6.9)", async () => {
+    await using worker = make({
+      target: (x: number) => {
+        if (x === 1) throw new Error("one");
+        return x;
+      },
+    });
+    worker.enqueue(1);
+    const never = worker.call(2);
+    await assert.rejects(never, (error: Error) => {
+      assert.ok(error instanceof WorkerClosedError);
+      assert.match(error.message, /never ran/);
+      assert.equal(error.cause, worker.error);
+      return true;
+    });
+    assert.equal(worker.error?.message, "one");
+  });
+
+  test("results and arguments keep their primitive values exactly", async () => {
+    const values: unknown[] = [
+      0,
+      -0,
+      NaN,
+      -Infinity,
+      1.5e300,
+      "",
+      "héllo ✓ 😀",
+      "lone \ud800 surrogate",
+      true,
+      false,
+      null,
+      undefined,
+      12n,
+      [1, "a"],
+      new Uint8Array([1, 2]),
+    ];
+    await using worker = make({ target: (x: unknown) => x });
+    for (const value of values) worker.enqueue(value);
+    const called = await Promise.all(values.map((value) => worker.call(value)));
+    await worker.wait(10_000);
+    const enqueued = await Array.fromAsync(worker.results());
+    assert.deepEqual(enqueued, values);
+    assert.deepEqual(called, values);
+    assert.ok(Object.is(enqueued[1], -0) && Object.is(called[1], -0));
+  });
+
+  test("refuses a window or highWaterMark below 1 before starting a child (issue 6.12)", async () => {
+    const { Worker } = await import("../mod.ts");
+    const before = Worker.activeChildren().length;
+    for (const bad of [0, -1, 1.5, NaN]) {
+      assert.throws(
+        () => make({ target: (x: number) => x, window: bad }),
+        RangeError,
+      );
+      assert.throws(
+        () => make({ target: (x: number) => x, highWaterMark: bad }),
+        RangeError,
+      );
+    }
+    assert.equal(Worker.activeChildren().length, before);
+  });
+
+  test("a window of 1 processes items one at a time, in order", async () => {
+    await using worker = make({ target: (x: number) => x, window: 1 });
+    for (let x = 0; x < 20; x++) worker.enqueue(x);
+    assert.equal(await worker.call(20), 20);
+    await worker.wait(10_000);
+    assert.deepEqual(
+      await Array.fromAsync(worker.results()),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+  });
+}

@@ -5,7 +5,11 @@ import {
   WorkerType,
 } from "../mod.ts";
 import assert from "node:assert/strict";
-import { persistentSuite } from "./_persistent_contract.ts";
+import { startedSignal } from "./_started.ts";
+import {
+  persistentIssue6Suite,
+  persistentSuite,
+} from "./_persistent_contract.ts";
 
 persistentSuite(
   "PersistentThreadWorker",
@@ -15,6 +19,14 @@ persistentSuite(
 persistentSuite(
   "PersistentProcessWorker",
   WorkerType.PROCESS,
+  (options) => new PersistentProcessWorker(options),
+);
+persistentIssue6Suite(
+  "PersistentThreadWorker",
+  (options) => new PersistentThreadWorker(options),
+);
+persistentIssue6Suite(
+  "PersistentProcessWorker",
   (options) => new PersistentProcessWorker(options),
 );
 
@@ -40,5 +52,68 @@ Deno.test("PersistentWorker.create() builds persistent workers of each kind", as
     49,
     64,
     81,
+  ]);
+});
+
+Deno.test("PersistentProcessWorker keeps the results that finished before an external SIGKILL (issue 6.2)", async () => {
+  await using signal = startedSignal();
+  await using worker = new PersistentProcessWorker({
+    target: async (x: number, path: string) => {
+      if (x === 10) {
+        (await Deno.connect({ transport: "unix", path })).close();
+        for (;;) { /* until killed */ }
+      }
+      return x;
+    },
+    args: [0, signal.path],
+  });
+  for (let x = 0; x <= 11; x++) worker.enqueue(x);
+  await signal.started;
+  Deno.kill(worker.pid, "SIGKILL");
+  await worker.wait(10_000);
+  assert.equal(worker.hasError, true);
+  assert.deepEqual(
+    await Array.fromAsync(worker.results()),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
+});
+
+Deno.test("Core observers see each persistent item's outcome: its own failure, or its worker's end (issue 6, pool seams)", async () => {
+  const { coreOf } = await import("../_core/abstract_worker.ts");
+  await using signal = startedSignal();
+  await using worker = new PersistentThreadWorker({
+    target: async (x: number, path: string) => {
+      if (x < 0) throw new RangeError("negative");
+      if (x === 99) {
+        (await Deno.connect({ transport: "unix", path })).close();
+        await new Promise(() => {}); // until stopped
+      }
+      return x;
+    },
+    args: [0, signal.path],
+  });
+  const seen: unknown[] = [];
+  const observers = [0, 1].map(() => [] as unknown[]);
+  for (const list of observers) {
+    coreOf(worker).observe({
+      item: (o) =>
+        list.push(o.ok ? ["ok", o.value] : [o.by, o.ran, o.error.name]),
+    });
+  }
+  worker.enqueue(1);
+  await assert.rejects(worker.call(-1), RangeError);
+  worker.enqueue(99);
+  const behind = worker.call(3);
+  behind.catch(() => {});
+  await signal.started;
+  assert.equal(await worker.terminate({ timeout: 0 }), true);
+  await assert.rejects(behind, /never ran/);
+  seen.push(...observers[0]!);
+  assert.deepEqual(observers[1], seen, "every observer sees every outcome");
+  assert.deepEqual(seen, [
+    ["ok", 1],
+    ["item", true, "RangeError"],
+    ["worker", true, "WorkerTerminatedError"],
+    ["worker", false, "WorkerClosedError"],
   ]);
 });
