@@ -241,7 +241,7 @@ const runtime = new ChildRuntime(
     // next item, so an exit or a kill during it loses none of them.
     pending: () => channel.idle,
   },
-  { pid: Deno.pid, tid: Deno.pid },
+  { host: host ?? start.host, pid: Deno.pid, tid: Deno.pid },
   stopRequested,
 );
 child.runtime = runtime;

@@ -62,16 +62,16 @@ export class ChildRuntime {
     start: StartMessage,
     flag: Int32Array,
     transport: ChildTransport,
-    ids: { pid: number; tid: number },
+    ids: { host: string; pid: number; tid: number },
     poll?: () => boolean,
   ) {
     this.#start = start;
     this.#flag = flag;
     this.#poll = poll;
     this.#transport = transport;
-    const id: WorkerId = [start.host, ids.pid, ids.tid];
+    const id: WorkerId = [ids.host, ids.pid, ids.tid];
     const worker: WorkerInfo = {
-      host: start.host,
+      host: ids.host,
       pid: ids.pid,
       tid: ids.tid,
       id,

@@ -59,7 +59,7 @@ scope.onmessage = (event: MessageEvent<ThreadStart>) => {
     start,
     flags,
     { send: (message) => port!.postMessage(message), cloneError },
-    { pid: Deno.pid, tid },
+    { host: start.host, pid: Deno.pid, tid },
   );
   port.onmessage = (event: MessageEvent<ParentMessage>) => {
     if (event.data.t === "terminate") post({ t: "terminating" });
