@@ -235,7 +235,13 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
         if (first !== undefined && "readable" in first) {
           connected = true;
           for (const parts of early.splice(0)) channel.sendParts(parts);
-          for await (const frame of channel) options.onFrame(frame);
+          // Frames already buffered are handled at once, without a
+          // promise each (a persistent child's results come many per read).
+          for (
+            let frame = await channel.next();
+            frame !== null;
+            frame = channel.take() ?? await channel.next()
+          ) options.onFrame(frame);
         }
       }
     } catch (caught) {

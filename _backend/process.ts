@@ -75,8 +75,12 @@ function spawnProcess(
     );
   }
   const child = launchProcess({
-    args: (paths) =>
-      childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
+    args: (paths) => [
+      ...childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
+      // A persistent child writes its results from a sender thread
+      // (_child/sender.ts): worth its start-up cost only there.
+      ...(start.persistent ? ["sender"] : []),
+    ],
     env: options.env,
     onFrame: (frame) =>
       sink.message(

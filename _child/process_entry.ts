@@ -52,6 +52,7 @@ import {
   serializeMessage,
 } from "../_protocol/v8.ts";
 import { armParentDeathSignal } from "./orphan_guard.ts";
+import { type ChildLink, SenderLink } from "./sender.ts";
 
 /** How long an orphaned child lets its target unwind before it kills itself. */
 const ORPHAN_GRACE_MS = 1000;
@@ -90,6 +91,7 @@ const [
   guardJson,
   parentPid,
   host,
+  mode,
 ] = Deno.args;
 const revoke: Deno.PermissionDescriptor[] = JSON.parse(revokeJson ?? "[]");
 const guard: OrphanGuard = JSON.parse(guardJson ?? '{"kind":"thread"}');
@@ -169,9 +171,34 @@ function removeDir(): void {
 // removed its directory, it must live to remove it even if its parent dies
 // (defect 11). A child that cannot connect has lost its parent: it cleans
 // up and leaves.
-let conn: Deno.UnixConn;
+// An items frame carries an item of up to MAX_MESSAGE_BYTES, plus its header.
+const MAX_FRAME = MAX_MESSAGE_BYTES + (1 << 20);
+/**
+ * The link to the parent. A persistent worker's goes through a sender
+ * thread (see sender.ts: its results leave without the main thread
+ * writing each); a one-shot worker's is the socket itself, sparing it the
+ * ~20 ms a `new Worker` costs at start.
+ */
+async function connect(): Promise<ChildLink> {
+  if (mode !== "sender") {
+    const conn = await Deno.connect({ transport: "unix", path: socketPath! });
+    return new FramedChannel(conn, MAX_FRAME);
+  }
+  return await SenderLink.connect(socketPath!, {
+    // What connecting takes (Deno asks for both), nothing else.
+    read: [socketPath!],
+    write: [socketPath!],
+    net: false,
+    env: false,
+    ffi: false,
+    run: false,
+    sys: false,
+    import: false,
+  }, MAX_FRAME);
+}
+let channel: ChildLink;
 try {
-  conn = await Deno.connect({ transport: "unix", path: socketPath! });
+  channel = await connect();
 } catch {
   removeDir();
   Deno.exit(1);
@@ -183,8 +210,6 @@ if (
 ) Deno.exit(1); // the parent is already gone
 for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
-// An items frame carries an item of up to MAX_MESSAGE_BYTES, plus its header.
-const channel = new FramedChannel(conn, MAX_MESSAGE_BYTES + (1 << 20));
 function send(message: ChildMessage): void {
   const framed = message.t === "results" && message.results.length === 1
     ? encodeResultFrame(message.results[0]!)
@@ -195,6 +220,17 @@ function send(message: ChildMessage): void {
 
 /** How long a dying child waits for its last words to go out. */
 const LAST_WORDS_MS = 1000;
+
+if (channel instanceof SenderLink) {
+  // A result handed to the sender may not have been written yet when an
+  // item calls Deno.exit(): wait for it (bounded) first.
+  const link = channel;
+  const exit = Deno.exit;
+  (Deno as { exit: (code?: number) => never }).exit = (code) => {
+    link.flushSync(LAST_WORDS_MS);
+    return exit(code);
+  };
+}
 
 /**
  * An error nobody caught (a stray timer's throw, an unhandled rejection)

@@ -66,6 +66,11 @@ export class FramedChannel {
     return this.#reader.next();
   }
 
+  /** The next frame if it is already wholly buffered, else undefined (reads nothing). */
+  take(): Uint8Array | undefined {
+    return this.#reader.take();
+  }
+
   /** Every frame until the end of the stream (throws on a broken one). */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, void> {
     for (;;) {

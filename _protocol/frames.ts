@@ -42,14 +42,26 @@ export class FrameReader {
     this.#maxFrame = bytes;
   }
 
-  /** The next frame, or null at a clean end of stream between frames. */
-  async next(): Promise<Uint8Array | null> {
-    // A frame already buffered is taken without awaiting the stream: a
-    // process worker's results come as many small frames per read.
-    if (this.#end - this.#start < 4 && !(await this.#fill(4))) {
-      if (this.#end === this.#start) return null;
-      throw new Deno.errors.UnexpectedEof("Stream ended inside a frame header");
-    }
+  /**
+   * The next frame if it is already wholly buffered, else undefined
+   * (reads nothing). A persistent process child's results come many per
+   * read: taking them this way costs no promise each.
+   */
+  take(): Uint8Array | undefined {
+    const available = this.#end - this.#start;
+    if (available < 4) return undefined;
+    const length = this.#length();
+    if (available < 4 + length) return undefined;
+    const payload = this.#buffer.slice(
+      this.#start + 4,
+      this.#start + 4 + length,
+    );
+    this.#start += 4 + length;
+    return payload;
+  }
+
+  /** The length in the buffered frame header (refused if over the limit). */
+  #length(): number {
     const length = new DataView(
       this.#buffer.buffer,
       this.#buffer.byteOffset + this.#start,
@@ -60,6 +72,18 @@ export class FrameReader {
         `Cannot read a frame of ${length} bytes as the limit is ${this.#maxFrame}`,
       );
     }
+    return length;
+  }
+
+  /** The next frame, or null at a clean end of stream between frames. */
+  async next(): Promise<Uint8Array | null> {
+    // A frame already buffered is taken without awaiting the stream: a
+    // process worker's results come as many small frames per read.
+    if (this.#end - this.#start < 4 && !(await this.#fill(4))) {
+      if (this.#end === this.#start) return null;
+      throw new Deno.errors.UnexpectedEof("Stream ended inside a frame header");
+    }
+    const length = this.#length();
     if (
       this.#end - this.#start < 4 + length && !(await this.#fill(4 + length))
     ) {

@@ -1,0 +1,354 @@
+/**
+ * The sender thread of a persistent process child: a Web Worker that owns
+ * the child's socket, so that the main thread (which runs the target) never
+ * waits on it.
+ *
+ * Why: each item's result must leave the child as the item finishes (the
+ * next item may block the main thread for minutes, exit or be killed), so
+ * without this thread the main thread writes every result on its own, one
+ * syscall each (~2 µs), and the parent wakes and reads once per result.
+ * With it, the main thread copies each framed result into a shared ring
+ * (no syscall; a futex wake only when the sender sleeps) and goes on to the
+ * next item, while the sender writes whatever has accumulated in one write:
+ * the target cannot block it, so it may coalesce freely, and the parent
+ * gets many results per read.
+ *
+ * ```
+ *  main thread (target)              sender thread               parent
+ *  ────────────────────              ─────────────               ──────
+ *  frames ── ring (SharedArrayBuffer) ──▶ one write per batch ──▶ socket
+ *  FrameReader ◀── postMessage (chunks, transferred) ◀── reads ◀── socket
+ * ```
+ *
+ * A `Deno.Conn` cannot be shared between isolates, so the sender owns the
+ * one connection (the launcher sees nothing new) and forwards what it reads
+ * to the main thread as raw chunks, which the main thread frames as before.
+ *
+ * Costs: `new Worker` blocks the main thread ~20 ms at start, so only
+ * persistent process workers have a sender; and a result sits in the ring
+ * for the microseconds until the sender writes it (a SIGKILL in that window
+ * loses it; `Deno.exit()` does not: the child's wrapper waits, bounded, for
+ * the ring to empty, see {@linkcode SenderLink.flushSync}).
+ *
+ * @module
+ */
+
+import { FrameReader } from "../_protocol/frames.ts";
+
+/** Bytes in the ring: results larger than this wait for room, in pieces. */
+const RING_BYTES = 1 << 20;
+
+// Control words (byte counts wrap at 2^32; the ring's size is a power of 2).
+/** Bytes the main thread has put in the ring. */
+const WRITTEN = 0;
+/** Bytes the sender has taken out of the ring (that room is free again). */
+const TAKEN = 1;
+/** Whether the sender waits for WRITTEN to change (then it needs a notify). */
+const SLEEPING = 2;
+/** Set when the sender can write no more. */
+const DEAD = 3;
+/** Bytes the socket has accepted. */
+const SENT = 4;
+/** The control words' indices, for the sender thread (which sees no module scope). */
+const SLOTS = { WRITTEN, TAKEN, SLEEPING, DEAD, SENT };
+
+/**
+ * The sender thread. Shipped as source (a blob worker needs no read
+ * permission to load), so it must be self-contained.
+ */
+function senderMain(): void {
+  const scope = globalThis as unknown as {
+    onmessage: ((event: MessageEvent) => void) | null;
+    postMessage(message: unknown, transfer?: Transferable[]): void;
+  };
+  scope.onmessage = async (event: MessageEvent) => {
+    scope.onmessage = null;
+    const { path, control, ring, slots } = event.data as {
+      path: string;
+      control: SharedArrayBuffer;
+      ring: SharedArrayBuffer;
+      slots: typeof SLOTS;
+    };
+    const { WRITTEN, TAKEN, SLEEPING, DEAD, SENT } = slots;
+    const words = new Int32Array(control);
+    const bytes = new Uint8Array(ring);
+    const size = bytes.length;
+    let conn: Deno.UnixConn;
+    try {
+      conn = await Deno.connect({ transport: "unix", path });
+    } catch {
+      scope.postMessage({ t: "failed" });
+      return;
+    }
+    scope.postMessage({ t: "connected" });
+
+    // Reading: forward each chunk as it comes; the main thread frames them.
+    (async () => {
+      const buffer = new Uint8Array(256 * 1024);
+      try {
+        for (;;) {
+          const n = await conn.read(buffer);
+          if (n === null) break;
+          const chunk = buffer.slice(0, n);
+          scope.postMessage(chunk, [chunk.buffer]);
+        }
+      } catch {
+        // a broken socket ends the input, as its end does
+      }
+      scope.postMessage({ t: "end" });
+    })();
+
+    // Writing: whatever the ring holds, in one write (two if it wraps).
+    const out = new Uint8Array(size);
+    try {
+      for (;;) {
+        const taken = Atomics.load(words, TAKEN);
+        let written = Atomics.load(words, WRITTEN);
+        if (written === taken) {
+          Atomics.store(words, SLEEPING, 1);
+          // Against a lost wake-up: the main thread stores WRITTEN, then
+          // reads SLEEPING; this stores SLEEPING, then reads WRITTEN.
+          written = Atomics.load(words, WRITTEN);
+          if (written === taken) {
+            await Atomics.waitAsync(words, WRITTEN, taken).value;
+          }
+          Atomics.store(words, SLEEPING, 0);
+          continue;
+        }
+        const length = (written - taken) | 0;
+        const from = taken & (size - 1);
+        const first = Math.min(length, size - from);
+        out.set(bytes.subarray(from, from + first));
+        if (first < length) out.set(bytes.subarray(0, length - first), first);
+        // Copied out: the main thread may reuse that room while this writes.
+        Atomics.store(words, TAKEN, written);
+        Atomics.notify(words, TAKEN);
+        for (let offset = 0; offset < length;) {
+          offset += await conn.write(out.subarray(offset, length));
+        }
+        Atomics.store(words, SENT, written);
+        Atomics.notify(words, SENT);
+      }
+    } catch {
+      Atomics.store(words, DEAD, 1);
+      Atomics.notify(words, TAKEN);
+      Atomics.notify(words, SENT);
+    }
+  };
+}
+
+/** What the main thread needs of its link to the parent. */
+export interface ChildLink {
+  /** The next frame, or null at the end of the stream. */
+  next(): Promise<Uint8Array | null>;
+  /** Sends one frame whose payload is `payload`. */
+  send(payload: Uint8Array): void;
+  /** Sends bytes that are already one whole frame (length first). */
+  sendFrame(framed: Uint8Array): void;
+  /** Undefined when everything sent has left; else resolves once it has. */
+  readonly idle: Promise<void> | undefined;
+  /** Resolves when everything sent so far has left (or cannot). */
+  drained(): Promise<void>;
+}
+
+/**
+ * The main thread's end of the sender: reads what the sender forwards
+ * (a byte stream for a FrameReader) and writes frames into the ring.
+ */
+export class SenderLink implements ChildLink {
+  readonly #worker: Worker;
+  readonly #frames: FrameReader;
+  readonly #words = new Int32Array(new SharedArrayBuffer(5 * 4));
+  readonly #ring = new Uint8Array(new SharedArrayBuffer(RING_BYTES));
+  readonly #chunks: Uint8Array[] = [];
+  /** Bytes put in the ring (published or not: only this thread writes it). */
+  #written = 0;
+  #ended = false;
+  #waiting: (() => void) | undefined;
+
+  /**
+   * Starts the sender, which connects to `path`; resolves once it has, or
+   * rejects if it could not (the parent is gone).
+   *
+   * @param permissions The sender's: what it needs to connect, and no more.
+   * @param maxFrame The largest frame accepted from the parent.
+   */
+  static async connect(
+    path: string,
+    permissions: Deno.PermissionOptionsObject,
+    maxFrame: number,
+  ): Promise<SenderLink> {
+    const worker = new Worker(
+      URL.createObjectURL(
+        new Blob([`(${senderMain.toString()})()`], {
+          type: "text/javascript",
+        }),
+      ),
+      {
+        type: "module",
+        name: "pyworkers sender",
+        deno: { permissions },
+      },
+    );
+    const link = new SenderLink(worker, maxFrame);
+    const connected = Promise.withResolvers<void>();
+    worker.onmessage = (event: MessageEvent) => {
+      const data = event.data;
+      if (data instanceof Uint8Array) link.#push(data);
+      else if (data.t === "connected") connected.resolve();
+      else if (data.t === "failed") connected.reject(new Error("no parent"));
+      else if (data.t === "end") link.#end();
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      connected.reject(event.error);
+      link.#end();
+    };
+    worker.postMessage({
+      path,
+      control: link.#words.buffer,
+      ring: link.#ring.buffer,
+      slots: SLOTS,
+    });
+    await connected.promise;
+    return link;
+  }
+
+  private constructor(worker: Worker, maxFrame: number) {
+    this.#worker = worker;
+    this.#frames = new FrameReader(
+      { read: (p: Uint8Array) => this.#read(p) },
+      maxFrame,
+    );
+  }
+
+  /** The next frame the parent sent, or null at the end of the stream. */
+  next(): Promise<Uint8Array | null> {
+    return this.#frames.next();
+  }
+
+  #push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#waiting?.();
+  }
+
+  #end(): void {
+    this.#ended = true;
+    this.#waiting?.();
+  }
+
+  async #read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#waiting = resolve);
+      this.#waiting = undefined;
+    }
+    const chunk = this.#chunks[0]!;
+    const n = Math.min(p.length, chunk.length);
+    p.set(chunk.subarray(0, n));
+    if (n === chunk.length) this.#chunks.shift();
+    else this.#chunks[0] = chunk.subarray(n);
+    return n;
+  }
+
+  /** Sends one frame whose payload is `payload`. */
+  send(payload: Uint8Array): void {
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, payload.length);
+    this.#write(header, false);
+    this.#write(payload, true);
+  }
+
+  /** Sends bytes that are already one whole frame (length first). */
+  sendFrame(framed: Uint8Array): void {
+    this.#write(framed, true);
+  }
+
+  /**
+   * Copies `data` into the ring and publishes it (when `publish`, or
+   * whenever the ring fills). Waits for room when the ring is full (a
+   * result larger than it, or a parent that does not read): the main thread
+   * blocks then, as a blocking write would.
+   */
+  #write(data: Uint8Array, publish: boolean): void {
+    const words = this.#words;
+    const ring = this.#ring;
+    const size = ring.length;
+    let written = this.#written;
+    for (let offset = 0; offset < data.length;) {
+      if (Atomics.load(words, DEAD) !== 0) {
+        throw new Deno.errors.BrokenPipe("The sender thread stopped");
+      }
+      const taken = Atomics.load(words, TAKEN);
+      const room = size - ((written - taken) | 0);
+      if (room === 0) {
+        this.#publish(written);
+        Atomics.wait(words, TAKEN, taken, 100);
+        continue;
+      }
+      const n = Math.min(room, data.length - offset);
+      const at = written & (size - 1);
+      const first = Math.min(n, size - at);
+      ring.set(data.subarray(offset, offset + first), at);
+      if (first < n) {
+        ring.set(data.subarray(offset + first, offset + n), 0);
+      }
+      offset += n;
+      written = (written + n) | 0;
+      this.#written = written;
+    }
+    if (publish) this.#publish(written);
+  }
+
+  #publish(written: number): void {
+    const words = this.#words;
+    if (Atomics.load(words, WRITTEN) === written) return;
+    Atomics.store(words, WRITTEN, written);
+    if (Atomics.load(words, SLEEPING) !== 0) Atomics.notify(words, WRITTEN);
+  }
+
+  /** Whether everything published has been handed to the socket (or never will be). */
+  #empty(): boolean {
+    return Atomics.load(this.#words, DEAD) !== 0 ||
+      Atomics.load(this.#words, SENT) === Atomics.load(this.#words, WRITTEN);
+  }
+
+  /**
+   * Always undefined: the main thread need not wait for a result to leave
+   * before the next item, since the sender writes it whatever that item does.
+   */
+  get idle(): Promise<void> | undefined {
+    return undefined;
+  }
+
+  /** Resolves when the ring is empty (or the sender died). */
+  async drained(): Promise<void> {
+    while (!this.#empty()) {
+      await Atomics.waitAsync(
+        this.#words,
+        SENT,
+        Atomics.load(this.#words, SENT),
+        100,
+      ).value;
+    }
+  }
+
+  /**
+   * Blocks until the ring is empty, or `ms` have passed: before an exit,
+   * so that nothing finished is lost. The sender needs no help from this
+   * thread to write.
+   */
+  flushSync(ms: number): void {
+    const deadline = Date.now() + ms;
+    while (!this.#empty()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      Atomics.wait(this.#words, SENT, Atomics.load(this.#words, SENT), left);
+    }
+  }
+
+  /** Stops the sender thread (its socket closes with it). */
+  close(): void {
+    this.#worker.terminate();
+  }
+}
