@@ -276,11 +276,13 @@ const runtime = new ChildRuntime(
     // Results leave as items finish; the runtime waits for this before the
     // next item, so an exit or a kill during it loses none of them.
     pending: () => channel.idle,
+    flush: () => (channel as Partial<SenderLink>).flush?.(),
   },
   { host: host ?? start.host, pid: Deno.pid, tid: Deno.pid },
   stopRequested,
 );
 child.runtime = runtime;
+if (channel instanceof SenderLink) channel.more = () => runtime.queued > 0;
 send({ t: "ready", host: host ?? start.host, pid: Deno.pid, tid: Deno.pid });
 
 // Feed the runtime until the parent closes the socket.

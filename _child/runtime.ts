@@ -28,6 +28,11 @@ export interface ChildTransport {
    * once it has (a process's socket writer with frames still queued).
    */
   pending?(): Promise<void> | undefined;
+  /**
+   * The main thread is about to wait (an async target): what was sent
+   * should leave now rather than with the next items' results.
+   */
+  flush?(): void;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -102,6 +107,11 @@ export class ChildRuntime {
     return true;
   }
 
+  /** Items received and not yet started (persistent workers). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
   /** Handles a message from the parent (after `start`). */
   receive(message: ParentMessage): void {
     if (message.t === "items") this.#queue.push(...message.items);
@@ -160,7 +170,10 @@ export class ChildRuntime {
       const args = [...itemArgs, ...defaults.slice(itemArgs.length)];
       try {
         let value = fn(...args, this.context);
-        if (isThenable(value)) value = await value;
+        if (isThenable(value)) {
+          this.#transport.flush?.();
+          value = await value;
+        }
         this.#send({ seq: item.seq, ok: true, value }, item.call);
       } catch (error) {
         if (error === this.#fatal || !item.call || this.terminated) throw error;

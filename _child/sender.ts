@@ -35,6 +35,14 @@
 
 import { FrameReader } from "../_protocol/frames.ts";
 
+/**
+ * How long the sender holds results while the main thread has more items
+ * queued, to send them together: far within the 10 ms a finished result
+ * may take to reach the parent, and ended at once when the queue empties
+ * or the target awaits.
+ */
+const LINGER_MS = 0.5;
+
 /** Bytes in the ring: results larger than this wait for room, in pieces. */
 const RING_BYTES = 1 << 20;
 
@@ -49,8 +57,10 @@ const SLEEPING = 2;
 const DEAD = 3;
 /** Bytes the socket has accepted. */
 const SENT = 4;
+/** Whether the main thread has more items queued (so more results come soon). */
+const MORE = 5;
 /** The control words' indices, for the sender thread (which sees no module scope). */
-const SLOTS = { WRITTEN, TAKEN, SLEEPING, DEAD, SENT };
+const SLOTS = { WRITTEN, TAKEN, SLEEPING, DEAD, SENT, MORE, LINGER_MS };
 
 /**
  * The sender thread. Shipped as source (a blob worker needs no read
@@ -69,7 +79,7 @@ function senderMain(): void {
       ring: SharedArrayBuffer;
       slots: typeof SLOTS;
     };
-    const { WRITTEN, TAKEN, SLEEPING, DEAD, SENT } = slots;
+    const { WRITTEN, TAKEN, SLEEPING, DEAD, SENT, MORE, LINGER_MS } = slots;
     const words = new Int32Array(control);
     const bytes = new Uint8Array(ring);
     const size = bytes.length;
@@ -115,6 +125,13 @@ function senderMain(): void {
           Atomics.store(words, SLEEPING, 0);
           continue;
         }
+        if (Atomics.load(words, MORE) !== 0) {
+          // More results come within microseconds: let them join this
+          // write (the parent then reads them at once), unless the main
+          // thread runs out of items or the wait ends first.
+          Atomics.wait(words, MORE, 1, LINGER_MS);
+          written = Atomics.load(words, WRITTEN);
+        }
         const length = (written - taken) | 0;
         const from = taken & (size - 1);
         const first = Math.min(length, size - from);
@@ -158,7 +175,7 @@ export interface ChildLink {
 export class SenderLink implements ChildLink {
   readonly #worker: Worker;
   readonly #frames: FrameReader;
-  readonly #words = new Int32Array(new SharedArrayBuffer(5 * 4));
+  readonly #words = new Int32Array(new SharedArrayBuffer(6 * 4));
   readonly #ring = new Uint8Array(new SharedArrayBuffer(RING_BYTES));
   readonly #chunks: Uint8Array[] = [];
   /** Bytes put in the ring (published or not: only this thread writes it). */
@@ -300,11 +317,34 @@ export class SenderLink implements ChildLink {
     if (publish) this.#publish(written);
   }
 
+  /**
+   * Whether the main thread has more items queued: then the sender may
+   * hold what it has for a moment, to send it with their results.
+   */
+  more: () => boolean = () => false;
+
   #publish(written: number): void {
     const words = this.#words;
+    this.#hint(this.more());
     if (Atomics.load(words, WRITTEN) === written) return;
     Atomics.store(words, WRITTEN, written);
     if (Atomics.load(words, SLEEPING) !== 0) Atomics.notify(words, WRITTEN);
+  }
+
+  /** Sets MORE; a sender holding results for more is woken when none come. */
+  #hint(more: boolean): void {
+    const words = this.#words;
+    if (more) {
+      if (Atomics.load(words, MORE) === 0) Atomics.store(words, MORE, 1);
+    } else if (Atomics.load(words, MORE) !== 0) {
+      Atomics.store(words, MORE, 0);
+      Atomics.notify(words, MORE);
+    }
+  }
+
+  /** The main thread is about to wait: what it sent goes now. */
+  flush(): void {
+    this.#hint(false);
   }
 
   /** Whether everything published has been handed to the socket (or never will be). */
