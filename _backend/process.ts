@@ -58,6 +58,20 @@ function diedError(sink: BackendSink, exit: LaunchExit): WorkerDiedError {
   );
 }
 
+/**
+ * Whether the child writes its results from a sender thread
+ * (_child/sender.ts): only a persistent worker gains from it (it costs
+ * ~20 ms at start), and only with a target known to be synchronous. An
+ * async target yields between items anyway, and the child then makes sure
+ * earlier results have left before the next item starts (that item could
+ * tell the world it started, and be killed, within microseconds): a thread
+ * hand-off per item, ~5x the cost of writing them from the main thread.
+ */
+function usesSender(start: StartMessage): boolean {
+  return start.persistent && start.target.kind === "source" &&
+    !/^async\b/.test(start.target.source);
+}
+
 function spawnProcess(
   sink: BackendSink,
   start: StartMessage,
@@ -77,9 +91,7 @@ function spawnProcess(
   const child = launchProcess({
     args: (paths) => [
       ...childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
-      // A persistent child writes its results from a sender thread
-      // (_child/sender.ts): worth its start-up cost only there.
-      ...(start.persistent ? ["sender"] : []),
+      ...(usesSender(start) ? ["sender"] : []),
     ],
     env: options.env,
     onFrame: (frame) =>

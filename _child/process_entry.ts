@@ -276,7 +276,7 @@ const runtime = new ChildRuntime(
     // Results leave as items finish; the runtime waits for this before the
     // next item, so an exit or a kill during it loses none of them.
     pending: () => channel.idle,
-    flush: () => (channel as Partial<SenderLink>).flush?.(),
+    flush: () => (channel as Partial<SenderLink>).flush?.(LAST_WORDS_MS),
   },
   { host: host ?? start.host, pid: Deno.pid, tid: Deno.pid },
   stopRequested,

@@ -29,8 +29,8 @@ export interface ChildTransport {
    */
   pending?(): Promise<void> | undefined;
   /**
-   * The main thread is about to wait (an async target): what was sent
-   * should leave now rather than with the next items' results.
+   * Returns once everything sent has left this process (bounded). Called
+   * before an item when the one before it awaited (see `#loop`).
    */
   flush?(): void;
 }
@@ -156,6 +156,8 @@ export class ChildRuntime {
 
   async #loop(fn: (...args: unknown[]) => unknown): Promise<number> {
     const defaults = this.#start.args;
+    /** Whether the last item awaited (its target is async). */
+    let awaited = false;
     for (;;) {
       this.#throwIfTerminated();
       const item = this.#queue.shift();
@@ -168,10 +170,18 @@ export class ChildRuntime {
       // As in the original: the item's arguments replace the leading defaults.
       const itemArgs = item.args as readonly unknown[];
       const args = [...itemArgs, ...defaults.slice(itemArgs.length)];
+      // A transport that sends from another thread (a persistent process
+      // child's sender) lets the next item run while earlier results are
+      // still on their way: they leave within a millisecond whatever that
+      // item does. An async item can tell the world it started within
+      // microseconds (and be killed for it), so after one that awaited,
+      // earlier results must have left before the next starts.
+      if (awaited) this.#transport.flush?.();
+      awaited = false;
       try {
         let value = fn(...args, this.context);
         if (isThenable(value)) {
-          this.#transport.flush?.();
+          awaited = true;
           value = await value;
         }
         this.#send({ seq: item.seq, ok: true, value }, item.call);
@@ -185,10 +195,10 @@ export class ChildRuntime {
       this.#count++;
       // Each result goes out as its item finishes, and must have left this
       // process before the next item runs: that item may block this thread
-      // for minutes, exit, or be killed. A process's socket write leaves at
-      // once while the socket has room, and resolves within a few
-      // microtasks, so waiting here costs little; frames sent meanwhile are
-      // coalesced by the writer.
+      // for minutes, exit, or be killed. A socket write leaves at once
+      // while the socket has room, and resolves within a few microtasks,
+      // so waiting here costs little (a transport with a sender thread has
+      // nothing pending: see `flush` above).
       const pending = this.#transport.pending?.();
       if (pending !== undefined) await pending;
     }

@@ -342,9 +342,13 @@ export class SenderLink implements ChildLink {
     }
   }
 
-  /** The main thread is about to wait: what it sent goes now. */
-  flush(): void {
+  /**
+   * Returns once everything sent has been written to the socket (or
+   * `ms` have passed): for an item that must not start before.
+   */
+  flush(ms: number): void {
     this.#hint(false);
+    this.flushSync(ms);
   }
 
   /** Whether everything published has been handed to the socket (or never will be). */

@@ -117,3 +117,46 @@ Deno.test("Core observers see each persistent item's outcome: its own failure, o
     ["worker", false, "WorkerClosedError"],
   ]);
 });
+
+Deno.test("PersistentProcessWorker keeps the results that finished before an external SIGKILL, for a target that returns promises without being declared async (issue 6.2)", async () => {
+  // Not declared async: the child writes from its sender thread, and must
+  // still have written each result before an item that awaited is followed.
+  await using signal = startedSignal();
+  await using worker = new PersistentProcessWorker({
+    target: (x: number, path: string) =>
+      x === 10
+        ? Deno.connect({ transport: "unix", path }).then((conn) => {
+          conn.close();
+          for (;;) { /* until killed */ }
+        })
+        : Promise.resolve(x),
+    args: [0, signal.path],
+  });
+  for (let x = 0; x <= 11; x++) worker.enqueue(x);
+  await signal.started;
+  Deno.kill(worker.pid, "SIGKILL");
+  await worker.wait(10_000);
+  assert.equal(worker.hasError, true);
+  assert.deepEqual(
+    await Array.fromAsync(worker.results()),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
+});
+
+Deno.test("PersistentProcessWorker delivers results larger than its sender's buffer whole and in order", async () => {
+  // Results of 3 MB go through the child's 1 MB ring in pieces, between
+  // small ones.
+  await using worker = new PersistentProcessWorker({
+    target: (n: number) => n % 2 === 1 ? new Uint8Array(3 << 20).fill(n) : n,
+  });
+  for (let n = 0; n < 8; n++) worker.enqueue(n);
+  worker.close();
+  const results = await Array.fromAsync(worker.results());
+  assert.equal(results.length, 8);
+  results.forEach((result, n) => {
+    if (n % 2 === 0) return assert.equal(result, n);
+    assert.ok(result instanceof Uint8Array);
+    assert.equal(result.length, 3 << 20);
+    assert.ok(result.every((byte) => byte === n));
+  });
+});
