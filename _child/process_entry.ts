@@ -15,6 +15,13 @@
  *   yields, without a thread: a control thread would cost the child ~20 ms
  *   of start-up (`new Worker` blocks that long) and ~15 MB.
  *
+ * A persistent child with a synchronous target (the parent passes
+ * `sender`) lets a sender thread own the socket (sender.ts): it writes the
+ * results the main thread leaves in a shared ring, many per write, and
+ * forwards what it reads; `Deno.exit()` is wrapped to wait (bounded) for
+ * the ring to empty first. Its `new Worker` (~20 ms) comes before the
+ * connection, so the start-up order below holds with it.
+ *
  * Start-up, in this order: open the control file, connect (a child that
  * cannot has lost its parent: it removes the directory and exits), remove
  * the private directory (the parent does too: whoever is first), then arm
