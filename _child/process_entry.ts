@@ -218,8 +218,10 @@ if (
 for (const descriptor of revoke) Deno.permissions.revokeSync(descriptor);
 
 function send(message: ChildMessage): void {
+  // The sender link copies a frame into its ring at once: it may be encoded
+  // into a reused buffer. A socket writer keeps it queued: a fresh one.
   const framed = message.t === "results" && message.results.length === 1
-    ? encodeResultFrame(message.results[0]!)
+    ? encodeResultFrame(message.results[0]!, channel instanceof SenderLink)
     : undefined;
   if (framed !== undefined) channel.sendFrame(framed);
   else channel.send(serializeMessage(message));

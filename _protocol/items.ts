@@ -99,13 +99,22 @@ export function decodeItems(payload: Uint8Array): Item[] {
   });
 }
 
+/** Where {@linkcode encodeResultFrame} encodes when asked to reuse a buffer. */
+let scratch = new Uint8Array(1024);
+let scratchView = new DataView(scratch.buffer);
+
 /**
  * One successful result with a primitive value, encoded by hand as a whole
  * frame (its 4-byte length first: one allocation on the per-item path);
  * undefined for any other result (send it with node:v8).
+ *
+ * @param reuse Encode into a buffer shared by every call (no allocation):
+ * the frame is valid until the next call, for a caller that copies it at
+ * once (the sender thread's ring).
  */
 export function encodeResultFrame(
   result: ItemResult,
+  reuse = false,
 ): Uint8Array | undefined {
   if (!result.ok) return undefined;
   const value = result.value;
@@ -119,6 +128,7 @@ export function encodeResultFrame(
       // A lone surrogate would not survive UTF-8: node:v8 keeps it.
       if (!value.isWellFormed()) return undefined;
       kind = STRING;
+      if (reuse) return encodeStringInto(result.seq, value);
       body = encoder.encode(value);
       break;
     case "boolean":
@@ -132,8 +142,10 @@ export function encodeResultFrame(
       kind = NULL;
   }
   const length = 10 + (kind === NUMBER ? 8 : body?.length ?? 0);
-  const out = new Uint8Array(4 + length);
-  const view = new DataView(out.buffer);
+  const out = reuse
+    ? scratch.subarray(0, 4 + length)
+    : new Uint8Array(4 + length);
+  const view = reuse ? scratchView : new DataView(out.buffer);
   view.setUint32(0, length);
   out[4] = RESULT_TAG;
   view.setFloat64(5, result.seq);
@@ -141,6 +153,21 @@ export function encodeResultFrame(
   if (kind === NUMBER) view.setFloat64(14, value as number);
   else if (body !== undefined) out.set(body, 14);
   return out;
+}
+
+/** A string result's frame, encoded into the shared buffer (grown to fit). */
+function encodeStringInto(seq: number, value: string): Uint8Array {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (scratch.length < 14 + value.length * 3) {
+    scratch = new Uint8Array(14 + value.length * 3);
+    scratchView = new DataView(scratch.buffer);
+  }
+  const { written } = encoder.encodeInto(value, scratch.subarray(14));
+  scratchView.setUint32(0, 10 + written);
+  scratch[4] = RESULT_TAG;
+  scratchView.setFloat64(5, seq);
+  scratch[13] = STRING;
+  return scratch.subarray(0, 14 + written);
 }
 
 /** Whether a frame's payload is a hand-encoded result. */

@@ -143,18 +143,24 @@ Deno.test("PersistentProcessWorker keeps the results that finished before an ext
   );
 });
 
-Deno.test("PersistentProcessWorker delivers results larger than its sender's buffer whole and in order", async () => {
+Deno.test("PersistentProcessWorker delivers results larger than its sender's buffers whole and in order", async () => {
   // Results of 3 MB go through the child's 1 MB ring in pieces, between
-  // small ones.
+  // small ones; a long string outgrows the buffer strings are encoded in.
   await using worker = new PersistentProcessWorker({
-    target: (n: number) => n % 2 === 1 ? new Uint8Array(3 << 20).fill(n) : n,
+    target: (n: number) =>
+      n % 3 === 1
+        ? new Uint8Array(3 << 20).fill(n)
+        : n % 3 === 2
+        ? "é".repeat(3 << 19) + n
+        : n,
   });
-  for (let n = 0; n < 8; n++) worker.enqueue(n);
+  for (let n = 0; n < 9; n++) worker.enqueue(n);
   worker.close();
   const results = await Array.fromAsync(worker.results());
-  assert.equal(results.length, 8);
+  assert.equal(results.length, 9);
   results.forEach((result, n) => {
-    if (n % 2 === 0) return assert.equal(result, n);
+    if (n % 3 === 0) return assert.equal(result, n);
+    if (n % 3 === 2) return assert.equal(result, "é".repeat(3 << 19) + n);
     assert.ok(result instanceof Uint8Array);
     assert.equal(result.length, 3 << 20);
     assert.ok(result.every((byte) => byte === n));
