@@ -17,12 +17,13 @@
  *  main thread (target)              sender thread               parent
  *  ────────────────────              ─────────────               ──────
  *  frames ── ring (SharedArrayBuffer) ──▶ one write per batch ──▶ socket
- *  FrameReader ◀── postMessage (chunks, transferred) ◀── reads ◀── socket
+ *  frames ◀── postMessage (transferred) ◀── reads, frames ◀── socket
  * ```
  *
  * A `Deno.Conn` cannot be shared between isolates, so the sender owns the
- * one connection (the launcher sees nothing new) and forwards what it reads
- * to the main thread as raw chunks, which the main thread frames as before.
+ * one connection (the launcher sees nothing new) and forwards each frame it
+ * reads to the main thread, whole (a 200 MB item is read into its own
+ * buffer and handed over, never copied again).
  *
  * Costs: `new Worker` blocks the main thread ~20 ms at start, so only
  * persistent process workers have a sender; and a result sits in the ring
@@ -32,8 +33,6 @@
  *
  * @module
  */
-
-import { FrameReader } from "../_protocol/frames.ts";
 
 /**
  * How long the sender holds results while the main thread has more items
@@ -73,8 +72,9 @@ function senderMain(): void {
   };
   scope.onmessage = async (event: MessageEvent) => {
     scope.onmessage = null;
-    const { path, control, ring, slots } = event.data as {
+    const { path, control, ring, slots, maxFrame } = event.data as {
       path: string;
+      maxFrame: number;
       control: SharedArrayBuffer;
       ring: SharedArrayBuffer;
       slots: typeof SLOTS;
@@ -92,18 +92,45 @@ function senderMain(): void {
     }
     scope.postMessage({ t: "connected" });
 
-    // Reading: forward each chunk as it comes; the main thread frames them.
+    // Reading: each frame the parent sends, whole, handed over (transferred,
+    // not copied). A large one is read straight into its own buffer.
     (async () => {
-      const buffer = new Uint8Array(256 * 1024);
+      const buffer = new Uint8Array(64 * 1024);
+      let start = 0;
+      let end = 0;
       try {
         for (;;) {
-          const n = await conn.read(buffer);
+          while (end - start >= 4) {
+            const length = new DataView(buffer.buffer, start, 4).getUint32(0);
+            if (length > maxFrame) throw new RangeError("frame too large");
+            let frame: Uint8Array<ArrayBuffer>;
+            if (end - start >= 4 + length) {
+              frame = buffer.slice(start + 4, start + 4 + length);
+              start += 4 + length;
+            } else if (4 + length > buffer.length) {
+              frame = new Uint8Array(length);
+              frame.set(buffer.subarray(start + 4, end));
+              for (let got = end - start - 4; got < length;) {
+                const n = await conn.read(frame.subarray(got));
+                if (n === null) throw new Deno.errors.UnexpectedEof();
+                got += n;
+              }
+              start = end = 0;
+            } else break; // it fits the buffer: read more below
+            scope.postMessage(frame, [frame.buffer]);
+          }
+          if (start === end) start = end = 0;
+          else if (buffer.length - end < 4096) {
+            buffer.copyWithin(0, start, end);
+            end -= start;
+            start = 0;
+          }
+          const n = await conn.read(buffer.subarray(end));
           if (n === null) break;
-          const chunk = buffer.slice(0, n);
-          scope.postMessage(chunk, [chunk.buffer]);
+          end += n;
         }
       } catch {
-        // a broken socket ends the input, as its end does
+        // a broken socket or frame ends the input, as its end does
       }
       scope.postMessage({ t: "end" });
     })();
@@ -169,15 +196,14 @@ export interface ChildLink {
 }
 
 /**
- * The main thread's end of the sender: reads what the sender forwards
- * (a byte stream for a FrameReader) and writes frames into the ring.
+ * The main thread's end of the sender: takes the frames it forwards, and
+ * writes frames into the ring.
  */
 export class SenderLink implements ChildLink {
   readonly #worker: Worker;
-  readonly #frames: FrameReader;
   readonly #words = new Int32Array(new SharedArrayBuffer(6 * 4));
   readonly #ring = new Uint8Array(new SharedArrayBuffer(RING_BYTES));
-  readonly #chunks: Uint8Array[] = [];
+  readonly #frames: Uint8Array[] = [];
   /** Bytes put in the ring (published or not: only this thread writes it). */
   #written = 0;
   #ended = false;
@@ -207,7 +233,7 @@ export class SenderLink implements ChildLink {
         deno: { permissions },
       },
     );
-    const link = new SenderLink(worker, maxFrame);
+    const link = new SenderLink(worker);
     const connected = Promise.withResolvers<void>();
     worker.onmessage = (event: MessageEvent) => {
       const data = event.data;
@@ -226,46 +252,34 @@ export class SenderLink implements ChildLink {
       control: link.#words.buffer,
       ring: link.#ring.buffer,
       slots: SLOTS,
+      maxFrame,
     });
     await connected.promise;
     return link;
   }
 
-  private constructor(worker: Worker, maxFrame: number) {
+  private constructor(worker: Worker) {
     this.#worker = worker;
-    this.#frames = new FrameReader(
-      { read: (p: Uint8Array) => this.#read(p) },
-      maxFrame,
-    );
   }
 
   /** The next frame the parent sent, or null at the end of the stream. */
-  next(): Promise<Uint8Array | null> {
-    return this.#frames.next();
+  async next(): Promise<Uint8Array | null> {
+    while (this.#frames.length === 0) {
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#waiting = resolve);
+      this.#waiting = undefined;
+    }
+    return this.#frames.shift()!;
   }
 
-  #push(chunk: Uint8Array): void {
-    this.#chunks.push(chunk);
+  #push(frame: Uint8Array): void {
+    this.#frames.push(frame);
     this.#waiting?.();
   }
 
   #end(): void {
     this.#ended = true;
     this.#waiting?.();
-  }
-
-  async #read(p: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.#ended) return null;
-      await new Promise<void>((resolve) => this.#waiting = resolve);
-      this.#waiting = undefined;
-    }
-    const chunk = this.#chunks[0]!;
-    const n = Math.min(p.length, chunk.length);
-    p.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    return n;
   }
 
   /** Sends one frame whose payload is `payload`. */
