@@ -63,6 +63,12 @@ export interface LaunchOptions {
   onOutput?:
     | ((stream: "stdout" | "stderr", chunk: Uint8Array) => void)
     | undefined;
+  /**
+   * 2 for a child that connects twice (a persistent child's sender thread,
+   * _child/sender.ts): frames to it go on its first connection, frames from
+   * it come on its second. Default 1.
+   */
+  connections?: 1 | 2 | undefined;
 }
 
 /** How long output may keep coming after the child exited (a grandchild may hold its pipes). */
@@ -217,13 +223,32 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
     removeDir(dir);
   };
 
+  /** The child's next connection, or undefined if it exits first. */
+  const acceptBeforeExit = async (): Promise<Deno.Conn | undefined> => {
+    const accepted = listener!.accept().then((c) => c, () => undefined);
+    const first = await Promise.race([accepted, child.status]);
+    if (first !== undefined && "readable" in first) return first;
+    closeListener();
+    (await accepted)?.close();
+    return undefined;
+  };
+
   /** Talks to the child until it is gone, then frees everything. */
   const run = async (): Promise<LaunchExit> => {
     let error: unknown;
     let connected = false;
+    /** The second connection of a child that makes two. */
+    let back: Deno.Conn | undefined;
+    let backChannel: FramedChannel | undefined;
     try {
       const accepted = listener!.accept().then((c) => c, () => undefined);
       const first = await Promise.race([accepted, child.status]);
+      // The directory (and so the listener) stays until every connection
+      // the child makes is in.
+      if (
+        first !== undefined && "readable" in first &&
+        options.connections === 2
+      ) back = await acceptBeforeExit();
       closeListener();
       const conn = first !== undefined && "readable" in first
         ? first
@@ -235,12 +260,15 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
         if (first !== undefined && "readable" in first) {
           connected = true;
           for (const parts of early.splice(0)) channel.sendParts(parts);
+          const from = options.connections === 2
+            ? back && (backChannel = new FramedChannel(back))
+            : channel;
           // Frames already buffered are handled at once, without a
           // promise each (a persistent child's results come many per read).
           for (
-            let frame = await channel.next();
+            let frame = await from?.next() ?? null;
             frame !== null;
-            frame = channel.take() ?? await channel.next()
+            frame = from!.take() ?? await from!.next()
           ) options.onFrame(frame);
         }
       }
@@ -258,6 +286,8 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
     broken = true;
     closeListener();
     channel?.close();
+    backChannel?.close();
+    if (backChannel === undefined) back?.close();
     await stdin.close().catch(() => {});
     stopFile.close();
     if (output !== undefined && !await within(output, OUTPUT_AFTER_EXIT_MS)) {

@@ -88,11 +88,13 @@ function spawnProcess(
       serializeError,
     );
   }
+  const sender = usesSender(start);
   const child = launchProcess({
     args: (paths) => [
       ...childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
-      ...(usesSender(start) ? ["sender"] : []),
+      ...(sender ? ["sender"] : []),
     ],
+    connections: sender ? 2 : 1,
     env: options.env,
     onFrame: (frame) =>
       sink.message(

@@ -16,11 +16,12 @@
  *   of start-up (`new Worker` blocks that long) and ~15 MB.
  *
  * A persistent child with a synchronous target (the parent passes
- * `sender`) lets a sender thread own the socket (sender.ts): it writes the
- * results the main thread leaves in a shared ring, many per write, and
- * forwards what it reads; `Deno.exit()` is wrapped to wait (bounded) for
- * the ring to empty first. Its `new Worker` (~20 ms) comes before the
- * connection, so the start-up order below holds with it.
+ * `sender`) also has a sender thread (sender.ts) with a second connection,
+ * on which it writes the results the main thread leaves in a shared ring,
+ * many per write; the main thread then only reads the first connection.
+ * `Deno.exit()` is wrapped to wait (bounded) for the ring to empty first.
+ * "Connect" below means both connections: the directory goes once both
+ * are in.
  *
  * Start-up, in this order: open the control file, connect (a child that
  * cannot has lost its parent: it removes the directory and exits), remove
@@ -187,11 +188,10 @@ const MAX_FRAME = MAX_MESSAGE_BYTES + (1 << 20);
  * ~20 ms a `new Worker` costs at start.
  */
 async function connect(): Promise<ChildLink> {
-  if (mode !== "sender") {
-    const conn = await Deno.connect({ transport: "unix", path: socketPath! });
-    return new FramedChannel(conn, MAX_FRAME);
-  }
-  return await SenderLink.connect(socketPath!, {
+  const conn = await Deno.connect({ transport: "unix", path: socketPath! });
+  const channel = new FramedChannel(conn, MAX_FRAME);
+  if (mode !== "sender") return channel;
+  return await SenderLink.connect(channel, socketPath!, {
     // What connecting takes (Deno asks for both), nothing else.
     read: [socketPath!],
     write: [socketPath!],
@@ -201,7 +201,7 @@ async function connect(): Promise<ChildLink> {
     run: false,
     sys: false,
     import: false,
-  }, MAX_FRAME);
+  });
 }
 let channel: ChildLink;
 try {
