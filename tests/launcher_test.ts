@@ -53,6 +53,42 @@ Deno.test("launchProcess() runs a child without a core: frames both ways, stop r
   child.send(encoder.encode("after the end")); // ignored, never throws
 });
 
+Deno.test("launchProcess() with connections: 2 sends on the child's first connection and reads its second, and leaves nothing", async () => {
+  const frames: string[] = [];
+  let dir = "";
+  const { promise: answered, resolve } = Promise.withResolvers<void>();
+  const child = launchProcess({
+    args: (paths) => {
+      dir = paths.dir;
+      return [
+        "run",
+        "-A",
+        "--no-lock",
+        ECHO.href,
+        paths.socketPath,
+        paths.controlPath,
+        paths.dir,
+        "two",
+      ];
+    },
+    connections: 2,
+    onFrame(frame) {
+      frames.push(decoder.decode(frame));
+      if (frames.length === 2) resolve();
+    },
+  });
+  child.send(encoder.encode("hello")); // sent before it connected
+  child.send(encoder.encode("stop?"));
+  await Promise.race([answered, child.exited]);
+  child.send(encoder.encode("bye"));
+  const exit = await child.exited;
+  assert.equal(exit.status.code, 7);
+  assert.equal(exit.connected, true);
+  assert.equal(exit.error, undefined);
+  assert.deepEqual(frames, ["hello", "no", "bye"]);
+  assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
+});
+
 Deno.test("launchProcess() kill() stops a child that never connects, and frees its directory", async () => {
   let dir = "";
   const child = launchProcess({
