@@ -115,10 +115,13 @@ function senderMain(): void {
           Atomics.store(words, SLEEPING, 0);
           continue;
         }
-        if (Atomics.load(words, MORE) !== 0) {
+        if (
+          Atomics.load(words, MORE) !== 0 && ((written - taken) | 0) < size / 2
+        ) {
           // More results come within microseconds: let them join this
           // write (the parent then reads them at once), unless the main
-          // thread runs out of items or the wait ends first.
+          // thread runs out of items or the wait ends first. Not when the
+          // ring fills: the main thread may be waiting for room.
           Atomics.wait(words, MORE, 1, LINGER_MS);
           written = Atomics.load(words, WRITTEN);
         }
@@ -163,6 +166,7 @@ export interface ChildLink {
  * connection, and writes frames into the sender's ring.
  */
 export class SenderLink implements ChildLink {
+  /** The sender thread (it lives as long as this process). */
   readonly #worker: Worker;
   readonly #words = new Int32Array(new SharedArrayBuffer(6 * 4));
   readonly #ring = new Uint8Array(new SharedArrayBuffer(RING_BYTES));
@@ -351,10 +355,5 @@ export class SenderLink implements ChildLink {
       if (left <= 0) return;
       Atomics.wait(this.#words, SENT, Atomics.load(this.#words, SENT), left);
     }
-  }
-
-  /** Stops the sender thread (its socket closes with it). */
-  close(): void {
-    this.#worker.terminate();
   }
 }
