@@ -190,6 +190,8 @@ export abstract class PersistentWorker<
   #flushQueued = false;
   #closeSent = false;
   #results: R[] = [];
+  /** Whether a `results()` iterator is open (one reader at a time). */
+  #reading = false;
   #calls = new Map<number, Call>();
   #waiters: (() => void)[] = [];
   readonly #highWaterMark: number;
@@ -452,18 +454,32 @@ export abstract class PersistentWorker<
   /**
    * The values of `enqueue`d items in the order processed. Ends once the
    * worker has finished and every value was yielded; a `restart()` does not
-   * end it. One reader only.
+   * end it. One reader at a time: it is one consuming stream, so a second
+   * iterator read while another is open throws rather than split it.
    *
    * @returns An async iterator over the results.
+   * @throws {TypeError} If another `results()` iterator is still open.
    */
   async *results(): AsyncIterableIterator<R> {
-    for (;;) {
-      if (this.#results.length > 0) {
-        yield this.#take();
-        continue;
+    if (this.#reading) {
+      throw new TypeError(
+        `Cannot read results() of worker ${
+          coreOf(this).describe()
+        } twice at once as it is one stream: finish or break out of the other loop first`,
+      );
+    }
+    this.#reading = true;
+    try {
+      for (;;) {
+        if (this.#results.length > 0) {
+          yield this.#take();
+          continue;
+        }
+        if (!this.#open()) return;
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
       }
-      if (!this.#open()) return;
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    } finally {
+      this.#reading = false;
     }
   }
 

@@ -166,3 +166,14 @@ Deno.test("PersistentProcessWorker delivers results larger than its sender's buf
     assert.ok(result.every((byte) => byte === n));
   });
 });
+
+Deno.test("PersistentWorker.results() refuses a second reader while one is open, and allows one after", async () => {
+  await using worker = new PersistentThreadWorker({ target: (x: number) => x });
+  for (const x of [1, 2, 3]) worker.enqueue(x);
+  const first = worker.results();
+  assert.equal((await first.next()).value, 1);
+  await assert.rejects(() => worker.results().next(), TypeError);
+  await first.return!(undefined);
+  worker.close();
+  assert.deepEqual(await Array.fromAsync(worker.results()), [2, 3]);
+});
