@@ -65,7 +65,7 @@ const CONFIG = {
 /** Grace period for graceful stops: long enough never to be reached. */
 const GRACE_MS = 10_000;
 
-const NODE_DIR = new URL("./node", import.meta.url);
+const NODE_DIR = new URL("./node/", import.meta.url);
 const NODE = Deno.env.get("NODE") ?? "node";
 const NPM = Deno.env.get("NPM") ?? "npm";
 
@@ -129,7 +129,7 @@ interface PeersReport {
 
 async function ensurePeersInstalled(): Promise<void> {
   try {
-    await Deno.stat(new URL("./node_modules", NODE_DIR));
+    await Deno.stat(new URL("./node_modules/", NODE_DIR));
     return;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
