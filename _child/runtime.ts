@@ -186,7 +186,10 @@ export class ChildRuntime {
         }
         this.#send({ seq: item.seq, ok: true, value }, item.call);
       } catch (error) {
-        if (error === this.#fatal || !item.call || this.terminated) throw error;
+        if (
+          (this.#fatal !== undefined && error === this.#fatal) ||
+          !item.call || this.terminated
+        ) throw error;
         this.#send(
           { seq: item.seq, ok: false, error: this.#encode(error) },
           item.call,

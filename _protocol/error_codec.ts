@@ -158,9 +158,11 @@ export function encodeError(
       if (canSend(value)) props[key] = value;
     }
     const stack = read(thrown, "stack");
+    // Own properties only: a polluted Object.prototype.cause must not give
+    // every error a cause (nor a cycle through it).
     const hasCause = (() => {
       try {
-        return "cause" in thrown;
+        return Object.hasOwn(thrown, "cause");
       } catch {
         return false;
       }
@@ -217,8 +219,12 @@ function instanceFor(encoded: EncodedError): Error {
 }
 
 /** Rebuilds what {@linkcode encodeError} flattened. */
-export function decodeError(encoded: Encoded): unknown {
-  if (encoded.kind === "value") return encoded.value;
+export function decodeError(received: Encoded): unknown {
+  if (received.kind === "value") return received.value;
+  // Own fields only, on a null prototype: optional fields absent on the wire
+  // (`cause`, `type`, `errors`) must not be read from a polluted
+  // Object.prototype (a polluted `cause` would recurse forever).
+  const encoded: EncodedError = Object.assign(Object.create(null), received);
   const error = instanceFor(encoded);
   const ctor = error.constructor as { prototype: Error };
   const define = (key: string, value: unknown) =>
@@ -238,7 +244,7 @@ export function decodeError(encoded: Encoded): unknown {
   if (encoded.errors !== undefined) {
     define("errors", encoded.errors.map(decodeError));
   }
-  Object.assign(error, encoded.props);
+  Object.assign(error, encoded.props ?? {});
   return error;
 }
 

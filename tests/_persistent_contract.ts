@@ -339,6 +339,53 @@ export function persistentIssue6Suite(
   const test = (name: string, fn: () => void | Promise<void>) =>
     Deno.test(`${label} ${name}`, fn);
 
+  test("call() whose target throws undefined rejects only its own promise (trial 2)", async () => {
+    await using worker = make({
+      target: (x: unknown) => {
+        if (x === "undefined") throw undefined;
+        if (x === "rejected") return Promise.reject(undefined);
+        return x;
+      },
+    });
+    worker.enqueue(1);
+    const thrown = worker.call("undefined");
+    const rejected = worker.call("rejected");
+    worker.enqueue(2);
+    await assert.rejects(thrown, (error: Error) => error.cause === undefined);
+    await assert.rejects(rejected, (error: Error) => error.cause === undefined);
+    assert.equal(await worker.call(3), 3);
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.hasError, false);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1, 2]);
+  });
+
+  test("a polluted Object.prototype.cause neither crashes the parent nor changes errors (trial 2)", async () => {
+    await using worker = make({
+      target: (x: number) => {
+        if (x < 0) throw new RangeError("negative");
+        return x;
+      },
+    });
+    await worker.ready;
+    const proto = Object.prototype as { cause?: unknown };
+    Object.defineProperty(proto, "cause", {
+      value: "polluted",
+      configurable: true,
+      writable: true,
+    });
+    try {
+      await assert.rejects(
+        worker.call(-1),
+        (error: Error) =>
+          error instanceof RangeError && error.message === "negative" &&
+          !Object.hasOwn(error, "cause"),
+      );
+      assert.equal(await worker.call(1), 1);
+    } finally {
+      delete proto.cause;
+    }
+  });
+
   test("enqueue(), call() and put() capture their arguments at the call (issue 6.1)", async () => {
     await using worker = make({ target: (o: { n: number }) => o.n });
     const shared = { n: 0 };
