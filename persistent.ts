@@ -187,6 +187,13 @@ export abstract class PersistentWorker<
    */
   #answered = 0;
   #sentUpTo = 0;
+  /**
+   * The items sent to the current child and not yet answered, from
+   * `#sentHead` on (kept so a restart can send those that never ran to the
+   * new child).
+   */
+  #sent: Captured[] = [];
+  #sentHead = 0;
   #flushQueued = false;
   #closeSent = false;
   #results: R[] = [];
@@ -229,6 +236,10 @@ export abstract class PersistentWorker<
   #onResults(core: Core, results: readonly ItemResult[]): void {
     for (const result of results) {
       this.#answered = result.seq + 1;
+      while (
+        this.#sentHead < this.#sent.length &&
+        this.#sent[this.#sentHead]!.item.seq <= result.seq
+      ) this.#sentHead++;
       const call = this.#calls.get(result.seq);
       if (call !== undefined) this.#calls.delete(result.seq);
       if (result.ok) {
@@ -253,18 +264,30 @@ export abstract class PersistentWorker<
         });
       }
     }
+    // Compact what was answered, now and then (not on every result).
+    if (this.#sentHead > 1024 && this.#sentHead * 2 > this.#sent.length) {
+      this.#sent = this.#sent.slice(this.#sentHead);
+      this.#sentHead = 0;
+    }
     this.#flush();
     this.#wakeAll();
   }
 
   #onFinish(core: Core): void {
     const error = core.outcome?.ok === false ? core.outcome.error : undefined;
+    const unanswered = this.#sent.slice(this.#sentHead);
+    this.#sent = [];
+    this.#sentHead = 0;
     // In order: the first item in flight was running (or next to run).
-    for (let seq = this.#answered; seq < this.#sentUpTo; seq++) {
-      this.#lost(core, seq, seq === this.#answered, error);
-    }
-    for (const { item } of this.#outbox.splice(0)) {
-      this.#lost(core, item.seq, false, error);
+    const [running, ...behind] = unanswered;
+    if (running !== undefined) this.#lost(core, running.item.seq, true, error);
+    if (this.#holding && !this.#restartCancelled) {
+      // Renewed in place: what never ran goes to the new child, first.
+      this.#held = [...behind, ...this.#outbox.splice(0), ...this.#held];
+    } else {
+      for (const { item } of [...behind, ...this.#outbox.splice(0)]) {
+        this.#lost(core, item.seq, false, error);
+      }
     }
     this.#answered = this.#sentUpTo;
     this.#wakeAll();
@@ -346,6 +369,7 @@ export abstract class PersistentWorker<
           (count === 0 || bytes + this.#outbox[count]!.bytes <= BATCH_BYTES)
         ) bytes += this.#outbox[count++]!.bytes;
         const entries = this.#outbox.splice(0, count);
+        for (const entry of entries) this.#sent.push(entry);
         this.#sentUpTo = entries[count - 1]!.item.seq + 1;
         room -= count;
         core.send({ t: "items", items: entries.map((entry) => entry.item) });
@@ -520,9 +544,10 @@ export abstract class PersistentWorker<
 
   /**
    * Renews the worker in place: waits for the current child to finish what
-   * it was sent (terminating it if it does not within `timeout`: its item
-   * running then fails with the termination error, the items behind it are
-   * rejected as never run), then starts a fresh child of the same kind and
+   * it was sent (terminating it, through the usual ladder, if it does not
+   * within `timeout`: its item running then fails with the termination
+   * error, and the items behind it, which never ran, go to the new child
+   * first), then starts a fresh child of the same kind and
    * options, whose `initState` is the last reported `userState`. Meanwhile
    * `enqueue()`, `put()` and `call()` go on: their items wait for the new
    * child. `results()` goes on across it and keeps unread results. The

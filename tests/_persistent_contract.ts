@@ -491,6 +491,31 @@ export function persistentIssue6Suite(
     assert.deepEqual(await Array.fromAsync(worker.results()), [1, 2, 3, 4]);
   });
 
+  test("restart() that must stop a stuck item sends the items behind it, which never ran, to the new child (trial 2)", async () => {
+    await using signal = startedSignal();
+    await using worker = make({
+      // The "stuck" item awaits forever and ignores the stop request, so the
+      // old child has to be forced (a thread's free event loop can be).
+      target: async (x: number | string, path?: string) => {
+        if (x !== "stuck") return x;
+        (await Deno.connect({ transport: "unix", path: path! })).close();
+        await new Promise(() => {});
+      },
+    });
+    worker.enqueue(1);
+    const stuck = worker.call("stuck", signal.path).catch((error) => error);
+    worker.enqueue(4);
+    const five = worker.call(5);
+    await signal.started;
+    await worker.restart(50);
+    assert.ok((await stuck) instanceof WorkerTerminatedError);
+    assert.equal(await five, 5);
+    worker.enqueue(6);
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.hasError, false);
+    assert.deepEqual(await Array.fromAsync(worker.results()), [1, 4, 6]);
+  });
+
   test("put() waits while queued, in-flight and unread items reach the high-water mark (issue 6.7)", async () => {
     const highWaterMark = 16;
     await using worker = make({
