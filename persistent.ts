@@ -22,6 +22,7 @@ import {
   Worker,
 } from "./_core/abstract_worker.ts";
 import { type Kind, kindOf, registerClass } from "./_core/registry.ts";
+import { checkTimeout } from "./_core/time.ts";
 import type { Core } from "./_core/lifecycle.ts";
 import {
   WorkerClosedError,
@@ -115,14 +116,17 @@ function positiveInteger(name: string, value: unknown): number {
 function persistentLimits(
   options: object,
 ): { highWaterMark: number; window: number } {
+  // Only an absent (undefined) option takes its default: null is refused.
+  const highWaterMark = ownOption(options, "highWaterMark");
+  const window = ownOption(options, "window");
   return {
     highWaterMark: positiveInteger(
       "highWaterMark",
-      ownOption(options, "highWaterMark") ?? HIGH_WATER_MARK,
+      highWaterMark === undefined ? HIGH_WATER_MARK : highWaterMark,
     ),
     window: positiveInteger(
       "window",
-      ownOption(options, "window") ?? PERSISTENT_WINDOW,
+      window === undefined ? PERSISTENT_WINDOW : window,
     ),
   };
 }
@@ -514,9 +518,12 @@ export abstract class PersistentWorker<
    * @returns The next result.
    * @throws {WorkerClosedError} If the worker has finished and no result is left.
    * @throws {DOMException} A `TimeoutError` if none came within `timeout`.
+   * @throws {RangeError} If `timeout` is not a number of milliseconds >= 0.
    */
   async nextResult(timeout?: number): Promise<R> {
-    const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+    const deadline = timeout === undefined
+      ? Infinity
+      : Date.now() + checkTimeout("timeout", timeout);
     for (;;) {
       if (this.#results.length > 0) return this.#take();
       if (!this.#open()) {
@@ -554,9 +561,15 @@ export abstract class PersistentWorker<
    * item counter starts again at zero.
    *
    * @param timeout How long the current child may take to finish, in ms. @default {1000}
-   * @returns Resolves when the new child is ready.
+   * @returns Resolves when the new child is ready; rejects with a `RangeError`
+   * if `timeout` is not a number of milliseconds >= 0.
    */
   restart(timeout = 1000): Promise<void> {
+    try {
+      checkTimeout("timeout", timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     // One restart at a time: a second call joins the first.
     if (this.#restarting === undefined) {
       this.#holding = true;

@@ -323,9 +323,10 @@ export class Core {
 
   /** `wait()`: close, then wait until dead or `timeout` ms. */
   async wait(timeout?: number): Promise<boolean> {
+    const limit = checkTimeout("timeout", timeout ?? Infinity);
     this.close();
     if (!this.alive) return true;
-    await within(this.finished, checkTimeout("timeout", timeout ?? Infinity));
+    await within(this.finished, limit);
     return !this.alive;
   }
 

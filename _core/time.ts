@@ -35,7 +35,9 @@ export async function within(
 export function checkTimeout(name: string, value: number): number {
   if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
     throw new RangeError(
-      `Cannot use ${name} ${value}: expected a number of milliseconds >= 0`,
+      `Cannot use ${name} ${
+        Deno.inspect(value)
+      }: expected a number of milliseconds >= 0`,
     );
   }
   return value;

@@ -177,3 +177,23 @@ Deno.test("PersistentWorker.results() refuses a second reader while one is open,
   worker.close();
   assert.deepEqual(await Array.fromAsync(worker.results()), [2, 3]);
 });
+
+Deno.test("PersistentWorker timeouts and limits are checked alike, also on a finished worker (trial 2)", async () => {
+  assert.throws(
+    () =>
+      new PersistentThreadWorker({
+        target: (x: number) => x,
+        window: null as never,
+      }),
+    RangeError,
+  );
+  const worker = new PersistentThreadWorker({ target: (x: number) => x });
+  for (const timeout of [-1, NaN, "10" as unknown as number]) {
+    await assert.rejects(() => worker.nextResult(timeout), RangeError);
+    await assert.rejects(() => worker.restart(timeout), RangeError);
+  }
+  await assert.rejects(() => worker.wait("10" as never), /timeout "10"/);
+  assert.equal(await worker.wait(10_000), true);
+  // Checked before the worker's state is: a finished worker is no excuse.
+  await assert.rejects(() => worker.wait(NaN), RangeError);
+});
