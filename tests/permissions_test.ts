@@ -284,3 +284,78 @@ Deno.test("ThreadWorker says what to do when worker-options cannot be detected (
   assert.match(report.message!, /cannot tell whether .*worker-options/);
   assert.match(report.message!, /--allow-read=<path to deno.json>/);
 });
+
+Deno.test("ThreadWorker never trusts a deno.json it cannot tell is in effect (issue 6.10)", async (t) => {
+  // A deno.json turning the feature on sits above the working directory, but
+  // the run does not use it (--no-config, or another --config): trusting it
+  // would let Deno kill the whole process (exit 70).
+  const root = await Deno.makeTempDir({ prefix: "pyworkers-perm-" });
+  try {
+    await Deno.writeTextFile(
+      `${root}/deno.json`,
+      JSON.stringify({
+        unstable: ["worker-options"],
+        imports: { "pyworkers-probe": "./probe.ts" },
+      }),
+    );
+    await Deno.mkdir(`${root}/sub`);
+    await Deno.writeTextFile(`${root}/sub/empty.json`, "{}");
+    // The parent's main module lives below that deno.json.
+    await Deno.writeTextFile(
+      `${root}/sub/parent.ts`,
+      `import ${JSON.stringify(PARENT.href)};\n`,
+    );
+    const read = `--allow-read=${root},${REPO}`;
+    for (
+      const flags of [
+        ["--no-config", read],
+        [`--config=${root}/sub/empty.json`, read],
+      ]
+    ) {
+      await t.step(`refused with a TypeError under ${flags[0]}`, async () => {
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--no-prompt",
+            ...flags,
+            `${root}/sub/parent.ts`,
+            JSON.stringify({ kind: "thread", permissions: "none" }),
+          ],
+          cwd: `${root}/sub`,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(output.stderr);
+        assert.equal(output.code, 0, stderr);
+        const report = JSON.parse(
+          new TextDecoder().decode(output.stdout).trim(),
+        );
+        assert.equal(report.thrown, "TypeError", JSON.stringify(report));
+        assert.match(report.message, /--allow-all/);
+      });
+    }
+    await t.step("trusted when its import map is in effect", async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          read,
+          `${root}/sub/parent.ts`,
+          JSON.stringify({ kind: "thread", permissions: "none" }),
+        ],
+        cwd: `${root}/sub`,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(output.stdout).trim();
+      assert.deepEqual(
+        JSON.parse(stdout),
+        // Started without env access: the worker's permissions are in force.
+        { error: "NotCapable" },
+        new TextDecoder().decode(output.stderr),
+      );
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
