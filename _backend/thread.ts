@@ -45,7 +45,6 @@ function spawnThread(
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(permissions === undefined ? {} : { deno: { permissions } }),
   });
-  const worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
   // Whether the thread's event loop saw our terminate request: if not when
   // we must force it, it may be stuck in synchronous code (busy_thread.ts).
   let terminating = false;
@@ -53,32 +52,44 @@ function spawnThread(
   // The protocol's own channel: what the target posts on its global scope
   // reaches worker.onmessage, which we leave alone.
   const { port1: port, port2: childPort } = new MessageChannel();
-  port.onmessage = (event: MessageEvent<ChildMessage>) => {
-    // "terminating" is this backend's own: the core never sees it.
-    if (event.data.t === "terminating") {
-      terminating = true;
-      acknowledged.resolve();
-      return;
-    }
-    sink.message(event.data);
-  };
-  worker.onerror = (event: ErrorEvent) => {
-    event.preventDefault();
-    sink.exited(
-      new WorkerDiedError(
-        `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
-        { reason: event.message, cause: event.error },
-      ),
-    );
-  };
-  port.onmessageerror = () => {
-    sink.exited(
-      new WorkerDiedError(
-        `Worker ${sink.describe()} sent a message that could not be read`,
-        { reason: "messageerror" },
-      ),
-    );
-  };
+  // Listening starts before the Web Worker exists, and whatever throws
+  // (Deno's addEventListener does, under a polluted Object.prototype.signal)
+  // frees what was made: nothing may outlive a throwing constructor.
+  let worker: globalThis.Worker | undefined;
+  try {
+    port.onmessage = (event: MessageEvent<ChildMessage>) => {
+      // "terminating" is this backend's own: the core never sees it.
+      if (event.data.t === "terminating") {
+        terminating = true;
+        acknowledged.resolve();
+        return;
+      }
+      sink.message(event.data);
+    };
+    port.onmessageerror = () => {
+      sink.exited(
+        new WorkerDiedError(
+          `Worker ${sink.describe()} sent a message that could not be read`,
+          { reason: "messageerror" },
+        ),
+      );
+    };
+    worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      sink.exited(
+        new WorkerDiedError(
+          `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
+          { reason: event.message, cause: event.error },
+        ),
+      );
+    };
+  } catch (error) {
+    port.close();
+    childPort.close();
+    worker?.terminate();
+    throw error;
+  }
   try {
     const first: ThreadStart = {
       start,

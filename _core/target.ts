@@ -10,6 +10,7 @@
  */
 import type { ModuleTarget, Target } from "../types.ts";
 import { ownOptions } from "./options.ts";
+import { queryDescriptor } from "../_permissions/grants.ts";
 import type { TargetSpec } from "../_protocol/messages.ts";
 
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
@@ -96,8 +97,8 @@ export function resolveModule(module: string | URL): string {
 /** Whether `path` is a file, asked only where reading needs no prompt. */
 function isReadableFile(path: string): boolean {
   try {
-    return Deno.permissions.querySync({ name: "read", path }).state ===
-        "granted" && Deno.statSync(path).isFile;
+    return Deno.permissions.querySync(queryDescriptor("read", path))
+          .state === "granted" && Deno.statSync(path).isFile;
   } catch {
     return false;
   }

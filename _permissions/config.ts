@@ -140,9 +140,9 @@ export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
   }
   for (const path of candidates) {
     try {
-      if (
-        Deno.permissions.querySync({ name: "read", path }).state !== "granted"
-      ) continue;
+      // On a null prototype, as Deno reads the query through the chain.
+      const query = Object.assign(Object.create(null), { name: "read", path });
+      if (Deno.permissions.querySync(query).state !== "granted") continue;
       const json = parseJsonc(Deno.readTextFileSync(path));
       const config: DenoConfig = {
         path,

@@ -76,6 +76,16 @@ export function queryDescriptor(
   name: PermissionName,
   entry?: string,
 ): Deno.PermissionDescriptor {
+  // On a null prototype: Deno reads `path`, `variable`, ... through the
+  // prototype chain, so a polluted Object.prototype would narrow a query
+  // for the whole permission to one entry (and fail open).
+  return Object.assign(Object.create(null), descriptorFields(name, entry));
+}
+
+function descriptorFields(
+  name: PermissionName,
+  entry: string | undefined,
+): Deno.PermissionDescriptor {
   if (entry === undefined) return { name };
   switch (name) {
     case "read":

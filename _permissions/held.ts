@@ -61,7 +61,7 @@ export function checkGrant(
 function inheritedGrant(): FullGrant {
   const grant = {} as FullGrant;
   for (const name of PERMISSION_NAMES) {
-    const status = Deno.permissions.querySync({ name });
+    const status = Deno.permissions.querySync(queryDescriptor(name));
     if (status.state === "granted" && status.partial) {
       throw new Deno.errors.NotCapable(
         `Cannot inherit ${name} access in a process worker as this process ` +
@@ -134,7 +134,7 @@ const THREAD_ENTRY = new URL("../_child/thread_entry.ts", import.meta.url);
 export function assertCanStart(type: WorkerType): void {
   if (type === WorkerType.THREAD && THREAD_ENTRY.protocol === "file:") {
     const path = decodeURIComponent(THREAD_ENTRY.pathname);
-    if (!holds({ name: "read", path })) {
+    if (!holds(queryDescriptor("read", path))) {
       throw new Deno.errors.NotCapable(
         "Cannot start a thread worker as this process cannot read the " +
           `library's files: Deno loads a Web Worker's modules with its ` +
@@ -145,7 +145,7 @@ export function assertCanStart(type: WorkerType): void {
     }
   }
   if (type === WorkerType.PROCESS) {
-    if (!holds({ name: "run", command: Deno.execPath() })) {
+    if (!holds(queryDescriptor("run", Deno.execPath()))) {
       throw new Deno.errors.NotCapable(
         "Cannot start a process worker as this process may not run " +
           `${Deno.execPath()}: ${PROCESS_NEEDS}`,

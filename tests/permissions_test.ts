@@ -92,7 +92,7 @@ Deno.test("childCommand() replaces Deno's default import hosts when imports are 
     const imports = args.filter((arg) => arg.startsWith("--allow-import"));
     assert.deepEqual(imports, ["--allow-import=127.0.0.1:9"]);
     assert.deepEqual(
-      revoke.filter((d) => d.name === "import"),
+      revoke.filter((d) => d.name === "import").map((d) => ({ ...d })),
       [{ name: "import", host: "127.0.0.1:9" }],
     );
   }
@@ -127,6 +127,7 @@ async function asParent(
     permissions?: PermissionDescriptor;
     read?: string;
     env?: string;
+    pollute?: Record<string, unknown>;
   },
 ): Promise<Record<string, string>> {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -232,6 +233,56 @@ Deno.test("Workers never get more than a narrow parent holds (issue 6.3)", async
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ProcessWorker inherits no more than held under a polluted Object.prototype (issue 6.4)", async () => {
+  // Deno reads a permission query's `variable` (`path`, `host`, ...) through
+  // the prototype chain: a query for all of env would ask about HOME only.
+  const report = await asParent(
+    ["--allow-env=HOME", "--allow-read", "--allow-write", "--allow-run"],
+    {
+      kind: "process",
+      permissions: "inherit",
+      env: "SECRET",
+      pollute: { variable: "HOME", path: "/", host: "localhost" },
+    },
+  );
+  assert.deepEqual(report, { error: "NotCapable" });
+});
+
+Deno.test("Worker constructors leave nothing running when Deno throws under a polluted Object.prototype.signal (issue 6.4)", async () => {
+  // Deno's addEventListener then throws for every listener, its own
+  // included: a thread cannot start, but must not stay alive either (the
+  // process would never exit).
+  for (const kind of ["thread", "process"] as const) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        PARENT.href,
+        JSON.stringify({ kind, pollute: { signal: "polluted" } }),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"hung">((resolve) => {
+      timer = setTimeout(() => resolve("hung"), 30_000);
+    });
+    const collected = child.output();
+    const output = await Promise.race([collected, timeout]);
+    clearTimeout(timer);
+    if (output === "hung") {
+      child.kill("SIGKILL");
+      await collected;
+      assert.fail(`a ${kind} parent did not exit`);
+    }
+    const report = JSON.parse(new TextDecoder().decode(output.stdout).trim());
+    assert.ok(
+      report.thrown === "TypeError" || "result" in report || "error" in report,
+      JSON.stringify(report),
+    );
   }
 });
 
