@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { PermissionDescriptor, WorkerOptions } from "../mod.ts";
 import { childCommand } from "../_backend/process_command.ts";
 import { kinds } from "./_kinds.ts";
+import { ThreadWorker } from "../mod.ts";
 
 async function outcome(
   make: typeof kinds[number][1],
@@ -42,6 +43,54 @@ for (const [label, make] of kinds) {
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+
+  Deno.test(`${label} refuses a permission entry Deno would not parse, naming it (break-it trial)`, () => {
+    const bad: [string, string][] = [
+      ["net", "bad host:::"],
+      ["net", "host:99999"],
+      ["net", "host:"],
+      ["net", "a..b"],
+      ["net", "::1"],
+      ["net", ":80"], // Deno's CLI takes it, its Web Workers do not
+      ["import", "exa%mple.com"],
+      ["env", "A=B"],
+      ["env", "A\0"],
+      ["read", "/tmp/a\0b"],
+      ["run", "deno\0"],
+      ["sys", "bogus"],
+    ];
+    for (const [name, entry] of bad) {
+      assert.throws(
+        () => make({ target: () => 1, permissions: { [name]: [entry] } }),
+        (error: Error) =>
+          error instanceof TypeError &&
+          error.message.includes(`${name} access to ${JSON.stringify(entry)}`),
+        `${name}: ${JSON.stringify(entry)}`,
+      );
+    }
+    assert.equal(ThreadWorker.activeChildren().length, 0);
+  });
+
+  Deno.test(`${label} accepts the permission entries Deno parses`, async () => {
+    const worker = make({
+      target: () => 1,
+      permissions: {
+        net: [
+          "example.com",
+          "*.example.com",
+          "localhost:8080",
+          "[::1]:80",
+          "[::1]",
+          "1.2.3.4:0",
+          "a_b.com",
+        ],
+        env: ["AWS_*", "HOME"],
+        sys: ["hostname", "cpus"],
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.result, 1);
   });
 
   Deno.test(`${label} refuses an empty permission entry`, () => {
