@@ -19,11 +19,19 @@ import type {
   ThreadStart,
 } from "../_protocol/messages.ts";
 import { syntheticThreadId } from "../_protocol/ids.ts";
+import { within } from "../_core/time.ts";
 
 /** What `new Worker()` takes, Deno's `deno` field included. */
 type WebWorkerOptions = ConstructorParameters<typeof globalThis.Worker>[1];
 
 const BOOTSTRAP = new URL("../_child/thread_entry.ts", import.meta.url);
+
+/**
+ * How long a dead thread's error waits for the child's note of it (posted
+ * before Deno passes the error on, on another channel: it normally comes
+ * first).
+ */
+const NOTE_WAIT_MS = 100;
 
 function spawnThread(
   sink: BackendSink,
@@ -49,6 +57,8 @@ function spawnThread(
   // we must force it, it may be stuck in synchronous code (busy_thread.ts).
   let terminating = false;
   const acknowledged = Promise.withResolvers<void>();
+  const noted = Promise.withResolvers<void>();
+  let hasNote = false;
   // The protocol's own channel: what the target posts on its global scope
   // reaches worker.onmessage, which we leave alone.
   const { port1: port, port2: childPort } = new MessageChannel();
@@ -64,6 +74,10 @@ function spawnThread(
         acknowledged.resolve();
         return;
       }
+      if (event.data.t === "uncaught") {
+        hasNote = true;
+        noted.resolve();
+      }
       sink.message(event.data);
     };
     port.onmessageerror = () => {
@@ -77,12 +91,16 @@ function spawnThread(
     worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
-      sink.exited(
-        new WorkerDiedError(
-          `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
-          { reason: event.message, cause: event.error },
-        ),
-      );
+      // The core makes the child's note of the error (rebuilt) the cause.
+      const died = () =>
+        sink.exited(
+          new WorkerDiedError(
+            `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
+            { reason: event.message },
+          ),
+        );
+      if (hasNote) died();
+      else within(noted.promise, NOTE_WAIT_MS).then(died);
     };
   } catch (error) {
     port.close();

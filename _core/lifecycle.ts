@@ -7,7 +7,11 @@
  * @module
  */
 import { WorkerDiedError, WorkerTerminatedError } from "../errors.ts";
-import { asError, decodeError } from "../_protocol/error_codec.ts";
+import {
+  asError,
+  decodeError,
+  type Encoded,
+} from "../_protocol/error_codec.ts";
 import type {
   ChildMessage,
   ItemResult,
@@ -132,6 +136,8 @@ export class Core {
   #started = false;
   /** Why the child said it is dying, before its exit is confirmed. */
   #dying: Error | undefined;
+  /** The child's last uncaught error: the cause if it dies without a word. */
+  #uncaught: Encoded | undefined;
   readonly #killBoundMs: number;
 
   constructor(
@@ -239,7 +245,12 @@ export class Core {
         this.#started = true;
         this.#settleReady();
         break;
+      case "uncaught":
+        this.#uncaught = message.error;
+        break;
       case "results":
+        // Results after an uncaught error: the target handled it.
+        this.#uncaught = undefined;
         for (const observer of this.#observers) {
           observer.results?.(message.results);
         }
@@ -282,8 +293,25 @@ export class Core {
           ok: false,
           error: this.#forcing && !(error instanceof WorkerTerminatedError)
             ? this.#forcedError()
-            : this.#dying ?? error,
+            : this.#dying ?? this.#diedOfUncaught(error) ?? error,
         },
+    );
+  }
+
+  /** The death by the uncaught error the child noted, if it noted one. */
+  #diedOfUncaught(exit: Error): WorkerDiedError | undefined {
+    if (this.#uncaught === undefined || !(exit instanceof WorkerDiedError)) {
+      return undefined;
+    }
+    const cause = asError(decodeError(this.#uncaught));
+    const { exitCode } = exit;
+    return new WorkerDiedError(
+      `Worker ${this.describe()} died of an uncaught error: ${cause.message}`,
+      {
+        ...(exitCode === undefined ? {} : { exitCode }),
+        reason: cause.message,
+        cause,
+      },
     );
   }
 

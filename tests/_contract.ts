@@ -474,6 +474,33 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(await worker.wait(10_000), true);
     assert.ok(worker.error instanceof WorkerDiedError);
     assert.match(worker.error.message, /boom from a timer/);
+    assert.ok(worker.error.cause instanceof RangeError);
+    assert.equal(worker.error.cause.message, "boom from a timer");
+  });
+
+  test("lets a target that handles its own uncaught errors go on (issue 6.9)", async () => {
+    await using worker = make({
+      target: async (): Promise<string> => {
+        let seen = "";
+        addEventListener("error", (event) => {
+          seen = (event as ErrorEvent).message;
+          event.preventDefault();
+        });
+        addEventListener("unhandledrejection", (event) => {
+          event.preventDefault();
+        });
+        const handled = Promise.withResolvers<void>();
+        setTimeout(() => {
+          setTimeout(handled.resolve);
+          throw new RangeError("handled by the target");
+        });
+        await handled.promise;
+        return seen;
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.error, undefined);
+    assert.match(String(worker.result), /handled by the target/);
   });
 
   test("reports an unhandled rejection with its message (issue 6.9)", async () => {
@@ -486,6 +513,8 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(await worker.wait(10_000), true);
     assert.ok(worker.error instanceof WorkerDiedError);
     assert.match(worker.error.message, /nobody caught this/);
+    assert.ok(worker.error.cause instanceof TypeError);
+    assert.equal(worker.error.cause.message, "nobody caught this");
   });
 
   test("gives a target exceeding its grant Deno's NotCapable", async () => {
