@@ -83,7 +83,7 @@ function spawnThread(
     port.onmessageerror = () => {
       sink.exited(
         new WorkerDiedError(
-          `Worker ${sink.describe()} sent a message that could not be read`,
+          `${sink.describe(true)} sent a message that could not be read`,
           { reason: "messageerror" },
         ),
       );
@@ -95,7 +95,9 @@ function spawnThread(
       const died = () =>
         sink.exited(
           new WorkerDiedError(
-            `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
+            `${
+              sink.describe(true)
+            } died of an uncaught error: ${event.message}`,
             { reason: event.message },
           ),
         );
@@ -121,7 +123,7 @@ function spawnThread(
     worker.terminate();
     throw unsendableError(
       start,
-      `worker ${sink.describe()}`,
+      sink.describe(),
       error,
       cloneError,
     );

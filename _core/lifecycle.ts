@@ -26,8 +26,8 @@ import { checkTimeout, within } from "./time.ts";
  * "terminating") stay in the backend.
  */
 export interface BackendSink {
-  /** How messages name the worker. */
-  describe(): string;
+  /** How messages name the worker (a noun phrase; capitalized for a sentence's start). */
+  describe(capital?: boolean): string;
   /** A message from the child. */
   message(message: ChildMessage): void;
   /** The child is gone; if it had not reported, it died of `error`. */
@@ -158,7 +158,7 @@ export class Core {
     this.kind = options.kind ?? "";
     this.#killBoundMs = options.killBoundMs ?? KILL_BOUND_MS;
     this.sink = {
-      describe: () => this.describe(),
+      describe: (capital) => this.describe(capital),
       message: (message) => this.onMessage(message),
       exited: (error) => this.onExit(error),
     };
@@ -210,12 +210,13 @@ export class Core {
    * How messages name this worker: by its name, else by its ids once the
    * child has reported them (before that they would be its parent's).
    */
-  describe(): string {
-    if (this.name !== undefined) return `"${this.name}"`;
-    if (!this.#started) {
-      return `(${this.kind ? `${this.kind} ` : ""}worker, not started)`;
-    }
-    return JSON.stringify([this.host, this.pid, this.tid]);
+  describe(capital = false): string {
+    const phrase = this.name !== undefined
+      ? `worker "${this.name}"`
+      : this.#started
+      ? `worker ${JSON.stringify([this.host, this.pid, this.tid])}`
+      : `a ${this.kind ? `${this.kind} ` : ""}worker that has not started`;
+    return capital ? phrase[0]!.toUpperCase() + phrase.slice(1) : phrase;
   }
 
   get alive(): boolean {
@@ -268,8 +269,10 @@ export class Core {
           : asError(decodeError(message.error));
         const error = new WorkerDiedError(
           cause === undefined
-            ? `Worker ${this.describe()} exited with code ${message.code}`
-            : `Worker ${this.describe()} died of an uncaught error: ${cause.message}`,
+            ? `${this.describe(true)} exited with code ${message.code}`
+            : `${
+              this.describe(true)
+            } died of an uncaught error: ${cause.message}`,
           {
             exitCode: message.code,
             ...(cause === undefined ? {} : { reason: cause.message, cause }),
@@ -306,7 +309,7 @@ export class Core {
     const cause = asError(decodeError(this.#uncaught));
     const { exitCode } = exit;
     return new WorkerDiedError(
-      `Worker ${this.describe()} died of an uncaught error: ${cause.message}`,
+      `${this.describe(true)} died of an uncaught error: ${cause.message}`,
       {
         ...(exitCode === undefined ? {} : { exitCode }),
         reason: cause.message,
@@ -317,7 +320,7 @@ export class Core {
 
   #forcedError(note?: string | void): WorkerTerminatedError {
     return new WorkerTerminatedError(
-      `Worker ${this.describe()} was terminated by force${
+      `${this.describe(true)} was terminated by force${
         note ? `: ${note}` : ""
       }`,
       { forced: true },

@@ -33,6 +33,13 @@ export function describeTarget(
   );
 }
 
+/** A function's name for a message ("bound " alone for a bound arrow). */
+function functionName(fn: (...args: never[]) => unknown): string {
+  const name = fn.name.trim();
+  if (name === "") return "(anonymous)";
+  return name === "bound" ? "(bound anonymous)" : name;
+}
+
 function functionSpec(fn: (...args: never[]) => unknown): TargetSpec {
   const source = Function.prototype.toString.call(fn);
   const why = NATIVE.test(source)
@@ -45,7 +52,7 @@ function functionSpec(fn: (...args: never[]) => unknown): TargetSpec {
   if (why !== undefined) {
     throw new TypeError(
       `Cannot ship function ${
-        fn.name || "(anonymous)"
+        functionName(fn)
       } to a worker as ${why}: pass a self-contained function expression ` +
         "or an arrow function, or export it from a module and pass " +
         "{ module, name } instead",

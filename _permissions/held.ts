@@ -99,8 +99,9 @@ function assertHeld(
     throw new Deno.errors.NotCapable(
       `Cannot grant ${what} to a worker as this process does not hold it` +
         (entry === undefined && status.partial ? " in full" : "") +
-        ": a worker never holds a permission its parent lacks (Deno " +
-        "refuses the same for Web Workers)" +
+        ": a worker never holds a permission its parent lacks, so grant " +
+        "it to this process first, or leave it out of the worker's " +
+        "permissions" +
         // Deno's default import hosts (jsr.io, deno.land, ...) query as
         // "prompt", and whether they are in force cannot be seen.
         (name === "import"
@@ -165,8 +166,12 @@ const PROCESS_NEEDS = "a process worker's parent needs --allow-run for the " +
  * they are.
  */
 export function explainStartFailure(error: unknown, type: WorkerType): unknown {
+  // Our own refusals ("Cannot ...") already say what to do: only Deno's
+  // ("Requires ...") need the explanation.
   if (
-    type !== WorkerType.PROCESS || !(error instanceof Deno.errors.NotCapable)
+    type !== WorkerType.PROCESS ||
+    !(error instanceof Deno.errors.NotCapable) ||
+    error.message.startsWith("Cannot ")
   ) return error;
   return new Deno.errors.NotCapable(
     `Cannot start a process worker as this process lacks a permission: ${

@@ -517,6 +517,17 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(worker.error.cause.message, "nobody caught this");
   });
 
+  test("gives a module target it may not read NotCapable, saying what to grant (break-it trial)", async () => {
+    await using worker = make({
+      target: { module: FIXTURES },
+      permissions: "none",
+    });
+    await worker.wait(10_000);
+    assert.ok(worker.error instanceof Deno.errors.NotCapable, worker.error);
+    assert.match(worker.error.message, /read/);
+    assert.match(worker.error.message, /targets\.ts/);
+  });
+
   test("gives a target exceeding its grant Deno's NotCapable", async () => {
     await using worker = make({
       target: () => Deno.readTextFile("/etc/hostname"),

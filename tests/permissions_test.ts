@@ -335,6 +335,33 @@ Deno.test("Worker constructors leave nothing running when Deno throws under a po
   }
 });
 
+Deno.test("ProcessWorker refusals say once what happened and what to do (break-it trial)", async () => {
+  const cases = [
+    [
+      ["-A", "--deny-env=SECRET"],
+      { env: true },
+      /Cannot inherit|with exceptions/,
+    ],
+    [[`--allow-read=${REPO}`, "--allow-env"], "none", /may not run/],
+    [[`--allow-read=${REPO}`, "--allow-env"], { env: ["HOME"] }, /may not run/],
+  ] as const;
+  for (const [flags, permissions, what] of cases) {
+    const report = await asParent([...flags], {
+      kind: "process",
+      permissions: permissions as PermissionDescriptor,
+    });
+    assert.equal(report.thrown, "NotCapable", JSON.stringify(report));
+    const message = report.message!;
+    assert.match(message, what);
+    assert.doesNotMatch(message, /lacks a permission: Cannot/);
+    assert.ok(
+      (message.match(/--allow-run/g) ?? []).length <= 1,
+      message,
+    );
+    assert.doesNotMatch(message, /Deno refuses the same/);
+  }
+});
+
 Deno.test("Worker constructors name what the parent lacks to start a worker (issue 6.10)", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "pyworkers-perm-" });
   try {
