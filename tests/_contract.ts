@@ -326,6 +326,42 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.ok(error.errors[1].errors[0] instanceof RangeError);
   });
 
+  test("keeps a SuppressedError's error and suppressed (break-it trial)", async () => {
+    await using worker = make({
+      target: () => {
+        throw new SuppressedError(
+          new TypeError("disposing"),
+          new RangeError("body"),
+          "both failed",
+        );
+      },
+    });
+    await worker.wait();
+    const error = worker.error;
+    assert.ok(error instanceof SuppressedError, error);
+    assert.equal(error.message, "both failed");
+    assert.ok(error.error instanceof TypeError);
+    assert.equal(error.error.message, "disposing");
+    assert.ok(error.suppressed instanceof RangeError);
+    assert.equal(error.suppressed.message, "body");
+  });
+
+  test("rebuilds a subclass of a built-in error as that built-in, with its name (break-it trial)", async () => {
+    await using worker = make({
+      target: () => {
+        class ValidationError extends TypeError {
+          override name = "ValidationError";
+        }
+        throw new ValidationError("bad input");
+      },
+    });
+    await worker.wait();
+    const error = worker.error;
+    assert.ok(error instanceof TypeError, error);
+    assert.equal(error.name, "ValidationError");
+    assert.equal(error.message, "bad input");
+  });
+
   test("wraps a thrown non-Error value in an Error", async () => {
     await using worker = make({
       target: () => {
