@@ -59,6 +59,9 @@ function spawnThread(
   const acknowledged = Promise.withResolvers<void>();
   const noted = Promise.withResolvers<void>();
   let hasNote = false;
+  // Whether the child reported its end or died: its error will then not be
+  // the forced one, so it gets no busy note (nor the warning that goes with it).
+  let ended = false;
   // The protocol's own channel: what the target posts on its global scope
   // reaches worker.onmessage, which we leave alone.
   const { port1: port, port2: childPort } = new MessageChannel();
@@ -74,6 +77,7 @@ function spawnThread(
         acknowledged.resolve();
         return;
       }
+      if (event.data.t === "done" || event.data.t === "exit") ended = true;
       if (event.data.t === "uncaught") {
         hasNote = true;
         noted.resolve();
@@ -91,6 +95,7 @@ function spawnThread(
     worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
+      ended = true;
       // The core makes the child's note of the error (rebuilt) the cause.
       const died = () =>
         sink.exited(
@@ -137,8 +142,9 @@ function spawnThread(
       port.postMessage({ t: "terminate" });
     },
     async kill() {
-      const stuck = !terminating &&
-        await stuckInTarget(new Int32Array(flag), acknowledged.promise);
+      const stuck = !terminating && !ended &&
+        await stuckInTarget(new Int32Array(flag), acknowledged.promise) &&
+        !ended;
       released = true;
       port.close();
       worker.terminate();
