@@ -308,9 +308,9 @@ export abstract class PersistentWorker<
     error: Error | undefined,
   ): void {
     const why = error ??
-      new WorkerClosedError(`Worker ${core.describe()} ended`);
+      new WorkerClosedError(`${core.describe(true)} ended`);
     const failure = running ? why : new WorkerClosedError(
-      `Item never ran as worker ${core.describe()} ended with: ${why.message}`,
+      `Item never ran as ${core.describe()} ended with: ${why.message}`,
       { cause: why },
     );
     const call = this.#calls.get(seq);
@@ -392,7 +392,7 @@ export abstract class PersistentWorker<
       !this.#closeHeld;
     if (!holding && (core.closed || !core.alive)) {
       throw new WorkerClosedError(
-        `Cannot enqueue to worker ${core.describe()} as it is ${
+        `Cannot enqueue to ${core.describe()} as it is ${
           core.alive ? "closed" : "no longer alive"
         }`,
       );
@@ -406,7 +406,7 @@ export abstract class PersistentWorker<
       if (error instanceof RangeError) throw error; // too large
       throw unsendableError(
         { args },
-        `worker ${core.describe()}`,
+        core.describe(),
         error,
         transport.cloneError,
       );
@@ -528,7 +528,7 @@ export abstract class PersistentWorker<
       if (this.#results.length > 0) return this.#take();
       if (!this.#open()) {
         throw new WorkerClosedError(
-          `No result is left as worker ${coreOf(this).describe()} has finished`,
+          `No result is left as ${coreOf(this).describe()} has finished`,
         );
       }
       const left = deadline - Date.now();
@@ -588,7 +588,7 @@ export abstract class PersistentWorker<
       if (!(await this.wait(timeout))) await super.terminate();
       if (this.#restartCancelled) {
         throw new WorkerTerminatedError(
-          `Cannot restart worker ${
+          `Cannot restart ${
             coreOf(this).describe()
           } as it was terminated meanwhile`,
         );

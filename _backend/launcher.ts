@@ -98,10 +98,19 @@ export interface LaunchedProcess {
   readonly exited: Promise<LaunchExit>;
 }
 
+/**
+ * `options` on a null prototype: Deno reads file and socket options
+ * (`dir`, `truncate`, `append`, ...) through the prototype chain, which a
+ * polluted Object.prototype would reach.
+ */
+function own<T extends object>(options: T): T {
+  return Object.assign(Object.create(null), options);
+}
+
 /** Removes `path` and everything in it, if it is still there. */
 function removeDir(path: string): void {
   try {
-    Deno.removeSync(path, { recursive: true });
+    Deno.removeSync(path, own({ recursive: true }));
   } catch {
     // already gone
   }
@@ -162,7 +171,9 @@ function sweepStaleDirs(tmp: string): void {
  * cannot even be spawned.
  */
 export function launchProcess(options: LaunchOptions): LaunchedProcess {
-  const dir = Deno.makeTempDirSync({ prefix: `${DIR_PREFIX}${Deno.pid}-` });
+  const dir = Deno.makeTempDirSync(
+    own({ prefix: `${DIR_PREFIX}${Deno.pid}-` }),
+  );
   const paths: LaunchPaths = {
     dir,
     socketPath: `${dir}/s`,
@@ -172,12 +183,13 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
   let controlFile: Deno.FsFile | undefined;
   let child: Deno.ChildProcess;
   try {
-    listener = Deno.listen({ transport: "unix", path: paths.socketPath });
-    controlFile = Deno.openSync(paths.controlPath, {
-      write: true,
-      createNew: true,
-      mode: 0o600,
-    });
+    listener = Deno.listen(
+      own({ transport: "unix", path: paths.socketPath } as const),
+    );
+    controlFile = Deno.openSync(
+      paths.controlPath,
+      own({ write: true, createNew: true, mode: 0o600 }),
+    );
     // On a null prototype: Deno.Command's `output()` reads `env` and `cwd`
     // through the prototype chain (measured on 2.8.2; `spawn()` happens not
     // to), so a polluted Object.prototype must not be able to reach them.
@@ -201,11 +213,26 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
   }
   sweepStaleDirs(dir.slice(0, dir.lastIndexOf("/")));
   const stopFile = controlFile;
-  const stdin = child.stdin.getWriter();
-  const output = options.onOutput === undefined ? undefined : Promise.all([
-    relay(child.stdout, "stdout", options.onOutput),
-    relay(child.stderr, "stderr", options.onOutput),
-  ]);
+  let stdin: WritableStreamDefaultWriter<Uint8Array>;
+  let output: Promise<unknown> | undefined;
+  try {
+    stdin = child.stdin.getWriter();
+    output = options.onOutput === undefined ? undefined : Promise.all([
+      relay(child.stdout, "stdout", options.onOutput),
+      relay(child.stderr, "stderr", options.onOutput),
+    ]);
+  } catch (error) {
+    // Nothing may outlive a launch that throws.
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    listener.close();
+    controlFile.close();
+    removeDir(dir);
+    throw error;
+  }
   let channel: FramedChannel | undefined;
   let broken = false;
   const early: (readonly Uint8Array[])[] = [];

@@ -5,6 +5,7 @@
  * @module
  */
 import type { OrphanGuard } from "../_protocol/messages.ts";
+import { queryDescriptor } from "../_permissions/grants.ts";
 
 /** Where the C library usually is, by distribution and architecture. */
 const LIBC_PATHS = [
@@ -27,10 +28,9 @@ export function orphanGuard(): OrphanGuard {
   if (Deno.build.os !== "linux") return cached;
   try {
     if (
-      Deno.permissions.querySync({
-          name: "env",
-          variable: "PYWORKERS_ORPHAN_GUARD",
-        }).state === "granted" &&
+      Deno.permissions.querySync(
+          queryDescriptor("env", "PYWORKERS_ORPHAN_GUARD"),
+        ).state === "granted" &&
       Deno.env.get("PYWORKERS_ORPHAN_GUARD") === "thread"
     ) return cached;
   } catch {
@@ -39,7 +39,7 @@ export function orphanGuard(): OrphanGuard {
   for (const libc of LIBC_PATHS) {
     try {
       if (
-        Deno.permissions.querySync({ name: "read", path: libc }).state ===
+        Deno.permissions.querySync(queryDescriptor("read", libc)).state ===
           "granted" && Deno.statSync(libc).isFile
       ) {
         cached = { kind: "pdeathsig", libc };

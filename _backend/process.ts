@@ -45,7 +45,7 @@ const BOOTSTRAP = new URL("../_child/process_entry.ts", import.meta.url);
 function diedError(sink: BackendSink, exit: LaunchExit): WorkerDiedError {
   const { status, connected, error } = exit;
   return new WorkerDiedError(
-    `Worker ${sink.describe()} ${
+    `${sink.describe(true)} ${
       status.signal !== null
         ? `was killed by ${status.signal}`
         : `exited with code ${status.code}`
@@ -72,18 +72,53 @@ function usesSender(start: StartMessage): boolean {
     !/^async\b/.test(start.target.source);
 }
 
+/**
+ * The child's extra environment, own properties only, checked: Deno's own
+ * error for a value that is not a string names neither the option nor the
+ * variable.
+ */
+function checkEnv(
+  env: unknown,
+): Record<string, string> | undefined {
+  if (env === undefined) return undefined;
+  if (env === null || typeof env !== "object" || Array.isArray(env)) {
+    throw new TypeError(
+      `Cannot use ${
+        Deno.inspect(env)
+      } as env: expected an object of string values`,
+    );
+  }
+  const copy: Record<string, string> = Object.create(null);
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `Cannot use ${Deno.inspect(value)} as env.${name}: expected a string`,
+      );
+    }
+    if (name === "" || /[=\0]/.test(name) || value.includes("\0")) {
+      throw new TypeError(
+        `Cannot use env.${name}: a variable name must be non-empty, without ` +
+          '"=" or NUL, and its value without NUL',
+      );
+    }
+    copy[name] = value;
+  }
+  return copy;
+}
+
 function spawnProcess(
   sink: BackendSink,
   start: StartMessage,
   options: WorkerOptions,
 ): Backend {
+  const env = checkEnv(options.env);
   let startFrame: Uint8Array;
   try {
     startFrame = serializeMessage(start);
   } catch (error) {
     throw unsendableError(
       start,
-      `worker ${sink.describe()}`,
+      sink.describe(),
       error,
       serializeError,
     );
@@ -95,7 +130,7 @@ function spawnProcess(
       ...(sender ? ["sender"] : []),
     ],
     connections: sender ? 2 : 1,
-    env: options.env,
+    env,
     onFrame: (frame) =>
       sink.message(
         isResultFrame(frame)

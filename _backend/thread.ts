@@ -19,11 +19,19 @@ import type {
   ThreadStart,
 } from "../_protocol/messages.ts";
 import { syntheticThreadId } from "../_protocol/ids.ts";
+import { within } from "../_core/time.ts";
 
 /** What `new Worker()` takes, Deno's `deno` field included. */
 type WebWorkerOptions = ConstructorParameters<typeof globalThis.Worker>[1];
 
 const BOOTSTRAP = new URL("../_child/thread_entry.ts", import.meta.url);
+
+/**
+ * How long a dead thread's error waits for the child's note of it (posted
+ * before Deno passes the error on, on another channel: it normally comes
+ * first).
+ */
+const NOTE_WAIT_MS = 100;
 
 function spawnThread(
   sink: BackendSink,
@@ -45,40 +53,68 @@ function spawnThread(
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(permissions === undefined ? {} : { deno: { permissions } }),
   });
-  const worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
   // Whether the thread's event loop saw our terminate request: if not when
   // we must force it, it may be stuck in synchronous code (busy_thread.ts).
   let terminating = false;
   const acknowledged = Promise.withResolvers<void>();
+  const noted = Promise.withResolvers<void>();
+  let hasNote = false;
+  // Whether the child reported its end or died: its error will then not be
+  // the forced one, so it gets no busy note (nor the warning that goes with it).
+  let ended = false;
   // The protocol's own channel: what the target posts on its global scope
   // reaches worker.onmessage, which we leave alone.
   const { port1: port, port2: childPort } = new MessageChannel();
-  port.onmessage = (event: MessageEvent<ChildMessage>) => {
-    // "terminating" is this backend's own: the core never sees it.
-    if (event.data.t === "terminating") {
-      terminating = true;
-      acknowledged.resolve();
-      return;
-    }
-    sink.message(event.data);
-  };
-  worker.onerror = (event: ErrorEvent) => {
-    event.preventDefault();
-    sink.exited(
-      new WorkerDiedError(
-        `Worker ${sink.describe()} died of an uncaught error: ${event.message}`,
-        { reason: event.message, cause: event.error },
-      ),
-    );
-  };
-  port.onmessageerror = () => {
-    sink.exited(
-      new WorkerDiedError(
-        `Worker ${sink.describe()} sent a message that could not be read`,
-        { reason: "messageerror" },
-      ),
-    );
-  };
+  // Listening starts before the Web Worker exists, and whatever throws
+  // (Deno's addEventListener does, under a polluted Object.prototype.signal)
+  // frees what was made: nothing may outlive a throwing constructor.
+  let worker: globalThis.Worker | undefined;
+  try {
+    port.onmessage = (event: MessageEvent<ChildMessage>) => {
+      // "terminating" is this backend's own: the core never sees it.
+      if (event.data.t === "terminating") {
+        terminating = true;
+        acknowledged.resolve();
+        return;
+      }
+      if (event.data.t === "done" || event.data.t === "exit") ended = true;
+      if (event.data.t === "uncaught") {
+        hasNote = true;
+        noted.resolve();
+      }
+      sink.message(event.data);
+    };
+    port.onmessageerror = () => {
+      sink.exited(
+        new WorkerDiedError(
+          `${sink.describe(true)} sent a message that could not be read`,
+          { reason: "messageerror" },
+        ),
+      );
+    };
+    worker = new globalThis.Worker(BOOTSTRAP, workerOptions);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      ended = true;
+      // The core makes the child's note of the error (rebuilt) the cause.
+      const died = () =>
+        sink.exited(
+          new WorkerDiedError(
+            `${
+              sink.describe(true)
+            } died of an uncaught error: ${event.message}`,
+            { reason: event.message },
+          ),
+        );
+      if (hasNote) died();
+      else within(noted.promise, NOTE_WAIT_MS).then(died);
+    };
+  } catch (error) {
+    port.close();
+    childPort.close();
+    worker?.terminate();
+    throw error;
+  }
   try {
     const first: ThreadStart = {
       start,
@@ -92,7 +128,7 @@ function spawnThread(
     worker.terminate();
     throw unsendableError(
       start,
-      `worker ${sink.describe()}`,
+      sink.describe(),
       error,
       cloneError,
     );
@@ -106,8 +142,9 @@ function spawnThread(
       port.postMessage({ t: "terminate" });
     },
     async kill() {
-      const stuck = !terminating &&
-        await stuckInTarget(new Int32Array(flag), acknowledged.promise);
+      const stuck = !terminating && !ended &&
+        await stuckInTarget(new Int32Array(flag), acknowledged.promise) &&
+        !ended;
       released = true;
       port.close();
       worker.terminate();

@@ -34,7 +34,7 @@ export async function loadTarget(spec: TargetSpec): Promise<TargetFn> {
   }
   const module = await import(spec.module).catch((error) => {
     explainBare(spec.module, error);
-    throw error;
+    throw unreadable(spec.module, error) ?? error;
   });
   const fn = module[spec.name];
   if (typeof fn !== "function") {
@@ -95,6 +95,24 @@ function explainBare(specifier: string, error: unknown): void {
     ` (a module target without a scheme that is not a file in the working ` +
       `directory is a bare specifier, resolved by the import map: start a ` +
       `path with ./ or pass a URL)`,
+  );
+}
+
+/**
+ * Deno's error for a module the worker may not read is a plain TypeError
+ * ("Requires read access to ..."): as the worker's grant is what refused
+ * it, it becomes NotCapable, saying what to grant.
+ */
+function unreadable(specifier: string, error: unknown): Error | undefined {
+  const message = String((error as Error)?.message);
+  const path = /^Requires read access to "([^"]*)"/.exec(message)?.[1];
+  if (path === undefined) return undefined;
+  return new Deno.errors.NotCapable(
+    `Cannot load the module target ${specifier} as the worker may not read ` +
+      `"${path}": grant it, e.g. permissions: { read: [${
+        JSON.stringify(path)
+      }] }`,
+    { cause: error },
   );
 }
 

@@ -34,8 +34,9 @@
  * starts with a few grants the target was not given (to reach the socket
  * and remove its directory, and what its guard needs); it revokes them
  * before the target is loaded. An error nobody catches (a stray timer's
- * throw, an unhandled rejection) is reported as the worker's error before
- * the child exits, as a thread's would be.
+ * throw, an unhandled rejection) is noted to the parent before Deno ends the
+ * child for it (unless the target's own listener prevents that), as in a
+ * thread.
  *
  @module
  */
@@ -242,36 +243,31 @@ if (channel instanceof SenderLink) {
 }
 
 /**
- * An error nobody caught (a stray timer's throw, an unhandled rejection)
- * would end this process with a bare exit code: report it as the worker's
- * error first, as a thread's parent hears it.
+ * An error nobody caught (a stray timer's throw, an unhandled rejection):
+ * noted to the parent before Deno decides, so that the worker's error
+ * carries it rebuilt. Not prevented: a listener of the target's may do that
+ * and go on (the parent then forgets the note), as in a thread; else Deno
+ * prints it and exits with code 1 right after the listeners, so the note
+ * must be out by then. A socket write leaves inside the call when the
+ * socket has room; a sender thread's ring is waited for (bounded), as the
+ * Deno.exit wrapper does.
  */
-async function dieOf(error: unknown): Promise<void> {
+function noteUncaught(error: unknown): void {
   try {
     send({
-      t: "exit",
-      code: 1,
+      t: "uncaught",
       error: encodeError(error, (value) => serializeError(value) === undefined),
     });
+    (channel as Partial<SenderLink>).flushSync?.(LAST_WORDS_MS);
   } catch {
     // the socket broke: the exit code is all the parent will get
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    channel.drained(),
-    new Promise((resolve) => timer = setTimeout(resolve, LAST_WORDS_MS)),
-  ]);
-  clearTimeout(timer);
-  Deno.exit(1);
 }
-globalThis.addEventListener("error", (event) => {
-  event.preventDefault();
-  dieOf(event.error);
-});
-globalThis.addEventListener("unhandledrejection", (event) => {
-  event.preventDefault();
-  dieOf(event.reason);
-});
+globalThis.addEventListener("error", (event) => noteUncaught(event.error));
+globalThis.addEventListener(
+  "unhandledrejection",
+  (event) => noteUncaught(event.reason),
+);
 
 const first = await channel.next();
 if (first === null) Deno.exit(1); // the parent went away before starting us

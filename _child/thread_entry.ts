@@ -12,7 +12,7 @@
 /// <reference lib="deno.worker" />
 import { ChildRuntime } from "./runtime.ts";
 import { currentTid } from "../_protocol/ids.ts";
-import { cloneError } from "../_protocol/error_codec.ts";
+import { cloneError, encodeError } from "../_protocol/error_codec.ts";
 import { markTargetRuns } from "./load_target.ts";
 import { THREAD_FLAGS_BYTES } from "../_protocol/thread_flags.ts";
 import type {
@@ -44,6 +44,25 @@ scope.close = () => {
   exited = true;
   realClose();
 };
+
+// An error nobody caught: noted to the parent first, so that the worker's
+// error carries it rebuilt (Deno passes the parent only its message). Not
+// prevented: a listener of the target's may still do that, and go on.
+const noteUncaught = (error: unknown) => {
+  try {
+    post({
+      t: "uncaught",
+      error: encodeError(error, (value) => cloneError(value) === undefined),
+    });
+  } catch {
+    // the port is gone: the parent gets Deno's message alone
+  }
+};
+scope.addEventListener("error", (event) => noteUncaught(event.error));
+scope.addEventListener(
+  "unhandledrejection",
+  (event) => noteUncaught(event.reason),
+);
 
 scope.onmessage = (event: MessageEvent<ThreadStart>) => {
   const { start, flag, fallbackTid } = event.data ?? {};

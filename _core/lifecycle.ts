@@ -7,7 +7,11 @@
  * @module
  */
 import { WorkerDiedError, WorkerTerminatedError } from "../errors.ts";
-import { asError, decodeError } from "../_protocol/error_codec.ts";
+import {
+  asError,
+  decodeError,
+  type Encoded,
+} from "../_protocol/error_codec.ts";
 import type {
   ChildMessage,
   ItemResult,
@@ -22,8 +26,8 @@ import { checkTimeout, within } from "./time.ts";
  * "terminating") stay in the backend.
  */
 export interface BackendSink {
-  /** How messages name the worker. */
-  describe(): string;
+  /** How messages name the worker (a noun phrase; capitalized for a sentence's start). */
+  describe(capital?: boolean): string;
   /** A message from the child. */
   message(message: ChildMessage): void;
   /** The child is gone; if it had not reported, it died of `error`. */
@@ -132,6 +136,8 @@ export class Core {
   #started = false;
   /** Why the child said it is dying, before its exit is confirmed. */
   #dying: Error | undefined;
+  /** The child's last uncaught error: the cause if it dies without a word. */
+  #uncaught: Encoded | undefined;
   readonly #killBoundMs: number;
 
   constructor(
@@ -152,7 +158,7 @@ export class Core {
     this.kind = options.kind ?? "";
     this.#killBoundMs = options.killBoundMs ?? KILL_BOUND_MS;
     this.sink = {
-      describe: () => this.describe(),
+      describe: (capital) => this.describe(capital),
       message: (message) => this.onMessage(message),
       exited: (error) => this.onExit(error),
     };
@@ -204,12 +210,13 @@ export class Core {
    * How messages name this worker: by its name, else by its ids once the
    * child has reported them (before that they would be its parent's).
    */
-  describe(): string {
-    if (this.name !== undefined) return `"${this.name}"`;
-    if (!this.#started) {
-      return `(${this.kind ? `${this.kind} ` : ""}worker, not started)`;
-    }
-    return JSON.stringify([this.host, this.pid, this.tid]);
+  describe(capital = false): string {
+    const phrase = this.name !== undefined
+      ? `worker "${this.name}"`
+      : this.#started
+      ? `worker ${JSON.stringify([this.host, this.pid, this.tid])}`
+      : `a ${this.kind ? `${this.kind} ` : ""}worker that has not started`;
+    return capital ? phrase[0]!.toUpperCase() + phrase.slice(1) : phrase;
   }
 
   get alive(): boolean {
@@ -239,7 +246,12 @@ export class Core {
         this.#started = true;
         this.#settleReady();
         break;
+      case "uncaught":
+        this.#uncaught = message.error;
+        break;
       case "results":
+        // Results after an uncaught error: the target handled it.
+        this.#uncaught = undefined;
         for (const observer of this.#observers) {
           observer.results?.(message.results);
         }
@@ -257,8 +269,10 @@ export class Core {
           : asError(decodeError(message.error));
         const error = new WorkerDiedError(
           cause === undefined
-            ? `Worker ${this.describe()} exited with code ${message.code}`
-            : `Worker ${this.describe()} died of an uncaught error: ${cause.message}`,
+            ? `${this.describe(true)} exited with code ${message.code}`
+            : `${
+              this.describe(true)
+            } died of an uncaught error: ${cause.message}`,
           {
             exitCode: message.code,
             ...(cause === undefined ? {} : { reason: cause.message, cause }),
@@ -282,14 +296,31 @@ export class Core {
           ok: false,
           error: this.#forcing && !(error instanceof WorkerTerminatedError)
             ? this.#forcedError()
-            : this.#dying ?? error,
+            : this.#dying ?? this.#diedOfUncaught(error) ?? error,
         },
+    );
+  }
+
+  /** The death by the uncaught error the child noted, if it noted one. */
+  #diedOfUncaught(exit: Error): WorkerDiedError | undefined {
+    if (this.#uncaught === undefined || !(exit instanceof WorkerDiedError)) {
+      return undefined;
+    }
+    const cause = asError(decodeError(this.#uncaught));
+    const { exitCode } = exit;
+    return new WorkerDiedError(
+      `${this.describe(true)} died of an uncaught error: ${cause.message}`,
+      {
+        ...(exitCode === undefined ? {} : { exitCode }),
+        reason: cause.message,
+        cause,
+      },
     );
   }
 
   #forcedError(note?: string | void): WorkerTerminatedError {
     return new WorkerTerminatedError(
-      `Worker ${this.describe()} was terminated by force${
+      `${this.describe(true)} was terminated by force${
         note ? `: ${note}` : ""
       }`,
       { forced: true },

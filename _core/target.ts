@@ -10,6 +10,7 @@
  */
 import type { ModuleTarget, Target } from "../types.ts";
 import { ownOptions } from "./options.ts";
+import { queryDescriptor } from "../_permissions/grants.ts";
 import type { TargetSpec } from "../_protocol/messages.ts";
 
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
@@ -32,6 +33,13 @@ export function describeTarget(
   );
 }
 
+/** A function's name for a message ("bound " alone for a bound arrow). */
+function functionName(fn: (...args: never[]) => unknown): string {
+  const name = fn.name.trim();
+  if (name === "") return "(anonymous)";
+  return name === "bound" ? "(bound anonymous)" : name;
+}
+
 function functionSpec(fn: (...args: never[]) => unknown): TargetSpec {
   const source = Function.prototype.toString.call(fn);
   const why = NATIVE.test(source)
@@ -44,7 +52,7 @@ function functionSpec(fn: (...args: never[]) => unknown): TargetSpec {
   if (why !== undefined) {
     throw new TypeError(
       `Cannot ship function ${
-        fn.name || "(anonymous)"
+        functionName(fn)
       } to a worker as ${why}: pass a self-contained function expression ` +
         "or an arrow function, or export it from a module and pass " +
         "{ module, name } instead",
@@ -96,8 +104,8 @@ export function resolveModule(module: string | URL): string {
 /** Whether `path` is a file, asked only where reading needs no prompt. */
 function isReadableFile(path: string): boolean {
   try {
-    return Deno.permissions.querySync({ name: "read", path }).state ===
-        "granted" && Deno.statSync(path).isFile;
+    return Deno.permissions.querySync(queryDescriptor("read", path))
+          .state === "granted" && Deno.statSync(path).isFile;
   } catch {
     return false;
   }

@@ -31,10 +31,12 @@ export function assertWorkerOptions(): void {
   throw new TypeError(
     "Cannot restrict a thread worker's permissions as this process cannot " +
       "tell whether Deno's worker-options unstable feature is enabled (Deno " +
-      "has no API for it, shows the command line only under --allow-all, " +
-      'and no readable deno.json turns it on): add "unstable": ' +
-      '["worker-options"] to your deno.json and let this process read it ' +
-      "(--allow-read=<path to deno.json>), or run with --allow-all",
+      "has no API for it and shows the command line only under --allow-all; " +
+      "a deno.json that turns it on counts only when this process may read " +
+      'it and its "imports" map is in effect, proof that Deno uses it): run ' +
+      'with --allow-all, or give your deno.json "unstable": ' +
+      '["worker-options"] and an "imports" entry, and let this process read ' +
+      "it (--allow-read=<path to deno.json>)",
   );
 }
 
@@ -45,8 +47,41 @@ function detectWorkerOptions(): "on" | "off" | "unknown" {
     return "on";
   }
   const config = findConfig(cmdline);
-  if (config?.unstable?.includes("worker-options")) return "on";
+  if (config?.unstable?.includes("worker-options")) {
+    // Without the command line, the config found by searching upward may
+    // not be the one in use (--no-config, another --config): trust it only
+    // when its import map is seen in effect.
+    if (cmdline !== undefined || importsInEffect(config)) return "on";
+  }
   return cmdline === undefined ? "unknown" : "off";
+}
+
+/**
+ * Whether Deno resolves one of the config's import map entries to its
+ * target, which it does only when it uses that config.
+ */
+function importsInEffect(config: DenoConfig): boolean {
+  const base = new URL(
+    "file://" + config.path.split("/").map(encodeURIComponent).join("/"),
+  );
+  for (const [key, target] of Object.entries(config.imports ?? {})) {
+    if (typeof target !== "string") continue;
+    // A prefix entry ("lib/": "./lib/") is probed with a file below it.
+    const suffix = key.endsWith("/") ? "pyworkers-probe.ts" : "";
+    let expected: string;
+    try {
+      expected = new URL(target + suffix, base).href;
+    } catch {
+      continue;
+    }
+    if (expected === key + suffix) continue; // maps to itself: proves nothing
+    try {
+      if (import.meta.resolve(key + suffix) === expected) return true;
+    } catch {
+      // not mapped here: try the next entry
+    }
+  }
+  return false;
 }
 
 function readCommandLine(): string[] | undefined {
@@ -62,6 +97,7 @@ function readCommandLine(): string[] | undefined {
 export interface DenoConfig {
   readonly path: string;
   readonly unstable?: string[] | undefined;
+  readonly imports?: Record<string, unknown> | undefined;
 }
 
 let cachedConfig: DenoConfig | null | undefined;
@@ -104,11 +140,15 @@ export function findConfig(cmdline = readCommandLine()): DenoConfig | null {
   }
   for (const path of candidates) {
     try {
-      if (
-        Deno.permissions.querySync({ name: "read", path }).state !== "granted"
-      ) continue;
+      // On a null prototype, as Deno reads the query through the chain.
+      const query = Object.assign(Object.create(null), { name: "read", path });
+      if (Deno.permissions.querySync(query).state !== "granted") continue;
       const json = parseJsonc(Deno.readTextFileSync(path));
-      const config: DenoConfig = { path, unstable: json?.unstable };
+      const config: DenoConfig = {
+        path,
+        unstable: json?.unstable,
+        imports: json?.imports,
+      };
       cachedConfig = config;
       return config;
     } catch {
@@ -134,7 +174,9 @@ function namedConfig(cmdline: string[] | undefined): string | undefined {
  * Parses JSON with comments and trailing commas (deno.jsonc): comments are
  * blanked outside strings, then commas before a closing bracket dropped.
  */
-export function parseJsonc(text: string): { unstable?: string[] } {
+export function parseJsonc(
+  text: string,
+): { unstable?: string[]; imports?: Record<string, unknown> } {
   let out = "";
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;

@@ -63,9 +63,90 @@ export function normalizeGrant(
         }: expected a boolean or an array of non-empty strings`,
       );
     }
+    if (Array.isArray(value)) {
+      for (const entry of value) checkEntry(key as PermissionName, entry);
+    }
     grant[key as PermissionName] = value;
   }
   return grant;
+}
+
+/** The `sys` kinds Deno 2.8 knows. */
+const SYS_KINDS = new Set([
+  "loadavg",
+  "hostname",
+  "systemMemoryInfo",
+  "networkInterfaces",
+  "osRelease",
+  "osUptime",
+  "uid",
+  "gid",
+  "username",
+  "cpus",
+  "homedir",
+  "statfs",
+  "getPriority",
+  "setPriority",
+  "inspector",
+  "userInfo",
+]);
+
+/** A hostname, optionally `*.`-prefixed: labels of letters, digits, - and _. */
+const HOSTNAME = /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+
+/**
+ * Throws a TypeError naming an entry that Deno would refuse to parse: a
+ * process child would die in Deno's flag parser before it started, a Web
+ * Worker's constructor throw Deno's bare message.
+ */
+function checkEntry(name: PermissionName, entry: string): void {
+  const why = entryProblem(name, entry);
+  if (why === undefined) return;
+  throw new TypeError(
+    `Cannot grant ${name} access to ${JSON.stringify(entry)}: ${why}`,
+  );
+}
+
+function entryProblem(name: PermissionName, entry: string): string | undefined {
+  if (entry.includes("\0")) return "it holds a NUL character";
+  switch (name) {
+    case "env":
+      return entry.includes("=")
+        ? 'a variable name cannot hold "="'
+        : undefined;
+    case "sys":
+      return SYS_KINDS.has(entry)
+        ? undefined
+        : `expected one of ${[...SYS_KINDS].join(", ")}`;
+    case "net":
+    case "import":
+      return hostProblem(entry);
+  }
+  return undefined;
+}
+
+/** What is wrong with `host[:port]`, `[IPv6][:port]` or `*.host`, if anything. */
+function hostProblem(entry: string): string | undefined {
+  const expected = "expected host, host:port, an IP address or [IPv6]:port";
+  let host = entry;
+  let port: string | undefined;
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(.*))?$/.exec(entry);
+  if (bracketed !== null) {
+    host = "";
+    port = bracketed[2];
+  } else if (entry.includes(":")) {
+    const at = entry.lastIndexOf(":");
+    host = entry.slice(0, at);
+    port = entry.slice(at + 1);
+    if (host === "" || host.includes(":")) {
+      return `${expected} (a bare IPv6 address needs brackets)`;
+    }
+  }
+  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) < 65536)) {
+    return `${expected}, with a port from 0 to 65535`;
+  }
+  if (bracketed === null && !HOSTNAME.test(host)) return expected;
+  return undefined;
 }
 
 /**
@@ -75,6 +156,16 @@ export function normalizeGrant(
 export function queryDescriptor(
   name: PermissionName,
   entry?: string,
+): Deno.PermissionDescriptor {
+  // On a null prototype: Deno reads `path`, `variable`, ... through the
+  // prototype chain, so a polluted Object.prototype would narrow a query
+  // for the whole permission to one entry (and fail open).
+  return Object.assign(Object.create(null), descriptorFields(name, entry));
+}
+
+function descriptorFields(
+  name: PermissionName,
+  entry: string | undefined,
 ): Deno.PermissionDescriptor {
   if (entry === undefined) return { name };
   switch (name) {

@@ -61,7 +61,7 @@ export function checkGrant(
 function inheritedGrant(): FullGrant {
   const grant = {} as FullGrant;
   for (const name of PERMISSION_NAMES) {
-    const status = Deno.permissions.querySync({ name });
+    const status = Deno.permissions.querySync(queryDescriptor(name));
     if (status.state === "granted" && status.partial) {
       throw new Deno.errors.NotCapable(
         `Cannot inherit ${name} access in a process worker as this process ` +
@@ -99,8 +99,9 @@ function assertHeld(
     throw new Deno.errors.NotCapable(
       `Cannot grant ${what} to a worker as this process does not hold it` +
         (entry === undefined && status.partial ? " in full" : "") +
-        ": a worker never holds a permission its parent lacks (Deno " +
-        "refuses the same for Web Workers)" +
+        ": a worker never holds a permission its parent lacks, so grant " +
+        "it to this process first, or leave it out of the worker's " +
+        "permissions" +
         // Deno's default import hosts (jsr.io, deno.land, ...) query as
         // "prompt", and whether they are in force cannot be seen.
         (name === "import"
@@ -134,7 +135,7 @@ const THREAD_ENTRY = new URL("../_child/thread_entry.ts", import.meta.url);
 export function assertCanStart(type: WorkerType): void {
   if (type === WorkerType.THREAD && THREAD_ENTRY.protocol === "file:") {
     const path = decodeURIComponent(THREAD_ENTRY.pathname);
-    if (!holds({ name: "read", path })) {
+    if (!holds(queryDescriptor("read", path))) {
       throw new Deno.errors.NotCapable(
         "Cannot start a thread worker as this process cannot read the " +
           `library's files: Deno loads a Web Worker's modules with its ` +
@@ -145,7 +146,7 @@ export function assertCanStart(type: WorkerType): void {
     }
   }
   if (type === WorkerType.PROCESS) {
-    if (!holds({ name: "run", command: Deno.execPath() })) {
+    if (!holds(queryDescriptor("run", Deno.execPath()))) {
       throw new Deno.errors.NotCapable(
         "Cannot start a process worker as this process may not run " +
           `${Deno.execPath()}: ${PROCESS_NEEDS}`,
@@ -165,8 +166,12 @@ const PROCESS_NEEDS = "a process worker's parent needs --allow-run for the " +
  * they are.
  */
 export function explainStartFailure(error: unknown, type: WorkerType): unknown {
+  // Our own refusals ("Cannot ...") already say what to do: only Deno's
+  // ("Requires ...") need the explanation.
   if (
-    type !== WorkerType.PROCESS || !(error instanceof Deno.errors.NotCapable)
+    type !== WorkerType.PROCESS ||
+    !(error instanceof Deno.errors.NotCapable) ||
+    error.message.startsWith("Cannot ")
   ) return error;
   return new Deno.errors.NotCapable(
     `Cannot start a process worker as this process lacks a permission: ${

@@ -32,7 +32,35 @@ const BUILTIN_ERRORS: Record<string, { prototype: Error }> = {
   EvalError,
   URIError,
   AggregateError,
+  // Newer than the lib types: present when this Deno defines it.
+  ...("SuppressedError" in globalThis
+    ? {
+      SuppressedError: (globalThis as unknown as {
+        SuppressedError: { prototype: Error };
+      }).SuppressedError,
+    }
+    : {}),
 };
+
+/**
+ * The nearest built-in class in `error`'s prototype chain, when its name
+ * does not say it (a `class ValidationError extends TypeError`).
+ */
+function builtinBase(error: Error, name: string): string | undefined {
+  if (BUILTIN_ERRORS[name] !== undefined || LIBRARY_ERRORS[name]) {
+    return undefined;
+  }
+  for (
+    let proto = Object.getPrototypeOf(error);
+    proto !== null && proto !== Error.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    for (const [base, ctor] of Object.entries(BUILTIN_ERRORS)) {
+      if (proto === ctor.prototype) return base;
+    }
+  }
+  return undefined;
+}
 
 /** How deep causes and an `AggregateError`'s errors are followed. */
 const MAX_DEPTH = 16;
@@ -46,6 +74,10 @@ export interface EncodedError {
   readonly cause?: Encoded;
   /** An `AggregateError`'s `errors`. */
   readonly errors?: Encoded[];
+  /** A `SuppressedError`'s `error` and `suppressed`. */
+  readonly suppressed?: readonly [Encoded, Encoded];
+  /** The nearest built-in class, for a subclass its name does not tell. */
+  readonly base?: string;
   /**
    * The class to rebuild when its name does not tell: `"DOMException"` (whose
    * name is e.g. `"AbortError"`) or `"Deno.errors.<Name>"`.
@@ -151,9 +183,14 @@ export function encodeError(
         value: canSend(thrown) ? thrown : describe(thrown),
       };
     }
+    const suppressedError = BUILTIN_ERRORS.SuppressedError !== undefined &&
+      thrown instanceof (BUILTIN_ERRORS.SuppressedError as typeof Error);
     const props: Record<string, unknown> = {};
     for (const key of Object.keys(thrown)) {
       if (key === "cause" || key === "name" || key === "message") continue;
+      if (suppressedError && (key === "error" || key === "suppressed")) {
+        continue;
+      }
       const value = read(thrown, key);
       if (canSend(value)) props[key] = value;
     }
@@ -172,13 +209,24 @@ export function encodeError(
       : undefined;
     const type = typeOf(thrown);
     const deeper = depth < MAX_DEPTH;
+    const name = String(read(thrown, "name") ?? "Error");
+    const base = type === undefined ? builtinBase(thrown, name) : undefined;
     return {
       kind: "error",
-      name: String(read(thrown, "name") ?? "Error"),
+      name,
       message: String(read(thrown, "message") ?? ""),
       stack: typeof stack === "string" ? stack : undefined,
       props,
       ...(type === undefined ? {} : { type }),
+      ...(base === undefined ? {} : { base }),
+      ...(suppressedError && deeper
+        ? {
+          suppressed: [
+            encodeError(read(thrown, "error"), canSend, depth + 1),
+            encodeError(read(thrown, "suppressed"), canSend, depth + 1),
+          ] as const,
+        }
+        : {}),
       ...(hasCause && deeper
         ? { cause: encodeError(read(thrown, "cause"), canSend, depth + 1) }
         : {}),
@@ -214,7 +262,9 @@ function instanceFor(encoded: EncodedError): Error {
     ? DENO_ERRORS[encoded.type.slice("Deno.errors.".length)]
     : undefined;
   const ctor = denoError ?? LIBRARY_ERRORS[encoded.name] ??
-    BUILTIN_ERRORS[encoded.name] ?? Error;
+    BUILTIN_ERRORS[encoded.name] ??
+    (encoded.base === undefined ? undefined : BUILTIN_ERRORS[encoded.base]) ??
+    Error;
   return Object.create(ctor.prototype) as Error;
 }
 
@@ -243,6 +293,10 @@ export function decodeError(received: Encoded): unknown {
   if (encoded.cause !== undefined) define("cause", decodeError(encoded.cause));
   if (encoded.errors !== undefined) {
     define("errors", encoded.errors.map(decodeError));
+  }
+  if (encoded.suppressed !== undefined) {
+    define("error", decodeError(encoded.suppressed[0]));
+    define("suppressed", decodeError(encoded.suppressed[1]));
   }
   Object.assign(error, encoded.props ?? {});
   return error;

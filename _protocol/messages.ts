@@ -104,10 +104,15 @@ export type ChildMessage =
   }
   /**
    * The child is ending on its own: the target called `Deno.exit()` or
-   * `close()` (thread), or an error nobody caught (a stray timer's throw,
-   * an unhandled rejection) is ending it, with that error.
+   * `close()` (thread).
    */
   | { readonly t: "exit"; readonly code: number; readonly error?: Encoded }
+  /**
+   * An error nobody caught (a stray timer's throw, an unhandled rejection),
+   * sent before Deno decides: the child dies of it unless a listener of the
+   * target's prevents that, and then the parent forgets it.
+   */
+  | { readonly t: "uncaught"; readonly error: Encoded }
   /** A thread's event loop saw the terminate request (so it is not stuck in sync code). */
   | { readonly t: "terminating" };
 

@@ -22,6 +22,14 @@ export function serializeError(value: unknown): unknown {
     serialize(value);
     return undefined;
   } catch (error) {
+    // Deno's serializer names no value for a compiled module: say which.
+    if (/wasm_module/.test(String((error as Error)?.message))) {
+      return new TypeError(
+        "#<WebAssembly.Module> could not be cloned: a compiled WebAssembly " +
+          "module cannot leave its process",
+        { cause: error },
+      );
+    }
     return error;
   }
 }

@@ -326,6 +326,42 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.ok(error.errors[1].errors[0] instanceof RangeError);
   });
 
+  test("keeps a SuppressedError's error and suppressed (break-it trial)", async () => {
+    await using worker = make({
+      target: () => {
+        throw new SuppressedError(
+          new TypeError("disposing"),
+          new RangeError("body"),
+          "both failed",
+        );
+      },
+    });
+    await worker.wait();
+    const error = worker.error;
+    assert.ok(error instanceof SuppressedError, error);
+    assert.equal(error.message, "both failed");
+    assert.ok(error.error instanceof TypeError);
+    assert.equal(error.error.message, "disposing");
+    assert.ok(error.suppressed instanceof RangeError);
+    assert.equal(error.suppressed.message, "body");
+  });
+
+  test("rebuilds a subclass of a built-in error as that built-in, with its name (break-it trial)", async () => {
+    await using worker = make({
+      target: () => {
+        class ValidationError extends TypeError {
+          override name = "ValidationError";
+        }
+        throw new ValidationError("bad input");
+      },
+    });
+    await worker.wait();
+    const error = worker.error;
+    assert.ok(error instanceof TypeError, error);
+    assert.equal(error.name, "ValidationError");
+    assert.equal(error.message, "bad input");
+  });
+
   test("wraps a thrown non-Error value in an Error", async () => {
     await using worker = make({
       target: () => {
@@ -474,6 +510,33 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(await worker.wait(10_000), true);
     assert.ok(worker.error instanceof WorkerDiedError);
     assert.match(worker.error.message, /boom from a timer/);
+    assert.ok(worker.error.cause instanceof RangeError);
+    assert.equal(worker.error.cause.message, "boom from a timer");
+  });
+
+  test("lets a target that handles its own uncaught errors go on (issue 6.9)", async () => {
+    await using worker = make({
+      target: async (): Promise<string> => {
+        let seen = "";
+        addEventListener("error", (event) => {
+          seen = (event as ErrorEvent).message;
+          event.preventDefault();
+        });
+        addEventListener("unhandledrejection", (event) => {
+          event.preventDefault();
+        });
+        const handled = Promise.withResolvers<void>();
+        setTimeout(() => {
+          setTimeout(handled.resolve);
+          throw new RangeError("handled by the target");
+        });
+        await handled.promise;
+        return seen;
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.error, undefined);
+    assert.match(String(worker.result), /handled by the target/);
   });
 
   test("reports an unhandled rejection with its message (issue 6.9)", async () => {
@@ -486,6 +549,19 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.equal(await worker.wait(10_000), true);
     assert.ok(worker.error instanceof WorkerDiedError);
     assert.match(worker.error.message, /nobody caught this/);
+    assert.ok(worker.error.cause instanceof TypeError);
+    assert.equal(worker.error.cause.message, "nobody caught this");
+  });
+
+  test("gives a module target it may not read NotCapable, saying what to grant (break-it trial)", async () => {
+    await using worker = make({
+      target: { module: FIXTURES },
+      permissions: "none",
+    });
+    await worker.wait(10_000);
+    assert.ok(worker.error instanceof Deno.errors.NotCapable, worker.error);
+    assert.match(worker.error.message, /read/);
+    assert.match(worker.error.message, /targets\.ts/);
   });
 
   test("gives a target exceeding its grant Deno's NotCapable", async () => {

@@ -262,6 +262,7 @@ export function persistentSuite(
     assert.equal(await worker.wait(10_000), true);
     assert.ok(worker.error instanceof WorkerDiedError);
     assert.match(worker.error.message, /boom from a timer/);
+    assert.ok(worker.error.cause instanceof RangeError);
   });
 
   test("refuses a highWaterMark below 1", () => {

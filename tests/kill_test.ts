@@ -93,8 +93,8 @@ Deno.test("Core.describe() names a worker that has not started by its kind, not 
     initState: undefined,
     kind: "process",
   });
-  assert.equal(core.describe(), "(process worker, not started)");
+  assert.equal(core.describe(), "a process worker that has not started");
   core.sink.message({ t: "ready", host: "child", pid: 2, tid: 3 });
-  assert.equal(core.describe(), '["child",2,3]');
+  assert.equal(core.describe(), 'worker ["child",2,3]');
   core.notRun();
 });

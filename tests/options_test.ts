@@ -138,3 +138,28 @@ for (const [label, make] of kinds) {
     });
   });
 }
+
+for (const [label, make] of kinds) {
+  Deno.test(`${label} constructor hands Deno and Web APIs no polluted options (issue 6.4)`, async () => {
+    // Listener, file and temporary directory options: read by Deno through
+    // the prototype chain unless they are our own objects.
+    await polluted({
+      once: true,
+      capture: true,
+      append: true,
+      truncate: true,
+      dir: "/nonexistent-polluted-dir",
+      clearEnv: true,
+    }, async () => {
+      const worker = make({ target: () => 1 });
+      try {
+        assert.equal(await worker.wait(10_000), true);
+        assert.equal(worker.error, undefined);
+        assert.equal(worker.result, 1);
+      } finally {
+        await worker.terminate();
+      }
+    });
+    assert.equal(ProcessWorker.activeChildren().length, 0);
+  });
+}

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { PermissionDescriptor, WorkerOptions } from "../mod.ts";
 import { childCommand } from "../_backend/process_command.ts";
 import { kinds } from "./_kinds.ts";
+import { ThreadWorker } from "../mod.ts";
 
 async function outcome(
   make: typeof kinds[number][1],
@@ -42,6 +43,54 @@ for (const [label, make] of kinds) {
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+
+  Deno.test(`${label} refuses a permission entry Deno would not parse, naming it (break-it trial)`, () => {
+    const bad: [string, string][] = [
+      ["net", "bad host:::"],
+      ["net", "host:99999"],
+      ["net", "host:"],
+      ["net", "a..b"],
+      ["net", "::1"],
+      ["net", ":80"], // Deno's CLI takes it, its Web Workers do not
+      ["import", "exa%mple.com"],
+      ["env", "A=B"],
+      ["env", "A\0"],
+      ["read", "/tmp/a\0b"],
+      ["run", "deno\0"],
+      ["sys", "bogus"],
+    ];
+    for (const [name, entry] of bad) {
+      assert.throws(
+        () => make({ target: () => 1, permissions: { [name]: [entry] } }),
+        (error: Error) =>
+          error instanceof TypeError &&
+          error.message.includes(`${name} access to ${JSON.stringify(entry)}`),
+        `${name}: ${JSON.stringify(entry)}`,
+      );
+    }
+    assert.equal(ThreadWorker.activeChildren().length, 0);
+  });
+
+  Deno.test(`${label} accepts the permission entries Deno parses`, async () => {
+    const worker = make({
+      target: () => 1,
+      permissions: {
+        net: [
+          "example.com",
+          "*.example.com",
+          "localhost:8080",
+          "[::1]:80",
+          "[::1]",
+          "1.2.3.4:0",
+          "a_b.com",
+        ],
+        env: ["AWS_*", "HOME"],
+        sys: ["hostname", "cpus"],
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.equal(worker.result, 1);
   });
 
   Deno.test(`${label} refuses an empty permission entry`, () => {
@@ -92,7 +141,7 @@ Deno.test("childCommand() replaces Deno's default import hosts when imports are 
     const imports = args.filter((arg) => arg.startsWith("--allow-import"));
     assert.deepEqual(imports, ["--allow-import=127.0.0.1:9"]);
     assert.deepEqual(
-      revoke.filter((d) => d.name === "import"),
+      revoke.filter((d) => d.name === "import").map((d) => ({ ...d })),
       [{ name: "import", host: "127.0.0.1:9" }],
     );
   }
@@ -127,6 +176,7 @@ async function asParent(
     permissions?: PermissionDescriptor;
     read?: string;
     env?: string;
+    pollute?: Record<string, unknown>;
   },
 ): Promise<Record<string, string>> {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -235,6 +285,83 @@ Deno.test("Workers never get more than a narrow parent holds (issue 6.3)", async
   }
 });
 
+Deno.test("ProcessWorker inherits no more than held under a polluted Object.prototype (issue 6.4)", async () => {
+  // Deno reads a permission query's `variable` (`path`, `host`, ...) through
+  // the prototype chain: a query for all of env would ask about HOME only.
+  const report = await asParent(
+    ["--allow-env=HOME", "--allow-read", "--allow-write", "--allow-run"],
+    {
+      kind: "process",
+      permissions: "inherit",
+      env: "SECRET",
+      pollute: { variable: "HOME", path: "/", host: "localhost" },
+    },
+  );
+  assert.deepEqual(report, { error: "NotCapable" });
+});
+
+Deno.test("Worker constructors leave nothing running when Deno throws under a polluted Object.prototype.signal (issue 6.4)", async () => {
+  // Deno's addEventListener then throws for every listener, its own
+  // included: a thread cannot start, but must not stay alive either (the
+  // process would never exit).
+  for (const kind of ["thread", "process"] as const) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        PARENT.href,
+        JSON.stringify({ kind, pollute: { signal: "polluted" } }),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"hung">((resolve) => {
+      timer = setTimeout(() => resolve("hung"), 30_000);
+    });
+    const collected = child.output();
+    const output = await Promise.race([collected, timeout]);
+    clearTimeout(timer);
+    if (output === "hung") {
+      child.kill("SIGKILL");
+      await collected;
+      assert.fail(`a ${kind} parent did not exit`);
+    }
+    const report = JSON.parse(new TextDecoder().decode(output.stdout).trim());
+    assert.ok(
+      report.thrown === "TypeError" || "result" in report || "error" in report,
+      JSON.stringify(report),
+    );
+  }
+});
+
+Deno.test("ProcessWorker refusals say once what happened and what to do (break-it trial)", async () => {
+  const cases = [
+    [
+      ["-A", "--deny-env=SECRET"],
+      { env: true },
+      /Cannot inherit|with exceptions/,
+    ],
+    [[`--allow-read=${REPO}`, "--allow-env"], "none", /may not run/],
+    [[`--allow-read=${REPO}`, "--allow-env"], { env: ["HOME"] }, /may not run/],
+  ] as const;
+  for (const [flags, permissions, what] of cases) {
+    const report = await asParent([...flags], {
+      kind: "process",
+      permissions: permissions as PermissionDescriptor,
+    });
+    assert.equal(report.thrown, "NotCapable", JSON.stringify(report));
+    const message = report.message!;
+    assert.match(message, what);
+    assert.doesNotMatch(message, /lacks a permission: Cannot/);
+    assert.ok(
+      (message.match(/--allow-run/g) ?? []).length <= 1,
+      message,
+    );
+    assert.doesNotMatch(message, /Deno refuses the same/);
+  }
+});
+
 Deno.test("Worker constructors name what the parent lacks to start a worker (issue 6.10)", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "pyworkers-perm-" });
   try {
@@ -283,4 +410,79 @@ Deno.test("ThreadWorker says what to do when worker-options cannot be detected (
   assert.equal(report.thrown, "TypeError", JSON.stringify(report));
   assert.match(report.message!, /cannot tell whether .*worker-options/);
   assert.match(report.message!, /--allow-read=<path to deno.json>/);
+});
+
+Deno.test("ThreadWorker never trusts a deno.json it cannot tell is in effect (issue 6.10)", async (t) => {
+  // A deno.json turning the feature on sits above the working directory, but
+  // the run does not use it (--no-config, or another --config): trusting it
+  // would let Deno kill the whole process (exit 70).
+  const root = await Deno.makeTempDir({ prefix: "pyworkers-perm-" });
+  try {
+    await Deno.writeTextFile(
+      `${root}/deno.json`,
+      JSON.stringify({
+        unstable: ["worker-options"],
+        imports: { "pyworkers-probe": "./probe.ts" },
+      }),
+    );
+    await Deno.mkdir(`${root}/sub`);
+    await Deno.writeTextFile(`${root}/sub/empty.json`, "{}");
+    // The parent's main module lives below that deno.json.
+    await Deno.writeTextFile(
+      `${root}/sub/parent.ts`,
+      `import ${JSON.stringify(PARENT.href)};\n`,
+    );
+    const read = `--allow-read=${root},${REPO}`;
+    for (
+      const flags of [
+        ["--no-config", read],
+        [`--config=${root}/sub/empty.json`, read],
+      ]
+    ) {
+      await t.step(`refused with a TypeError under ${flags[0]}`, async () => {
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--no-prompt",
+            ...flags,
+            `${root}/sub/parent.ts`,
+            JSON.stringify({ kind: "thread", permissions: "none" }),
+          ],
+          cwd: `${root}/sub`,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(output.stderr);
+        assert.equal(output.code, 0, stderr);
+        const report = JSON.parse(
+          new TextDecoder().decode(output.stdout).trim(),
+        );
+        assert.equal(report.thrown, "TypeError", JSON.stringify(report));
+        assert.match(report.message, /--allow-all/);
+      });
+    }
+    await t.step("trusted when its import map is in effect", async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          read,
+          `${root}/sub/parent.ts`,
+          JSON.stringify({ kind: "thread", permissions: "none" }),
+        ],
+        cwd: `${root}/sub`,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(output.stdout).trim();
+      assert.deepEqual(
+        JSON.parse(stdout),
+        // Started without env access: the worker's permissions are in force.
+        { error: "NotCapable" },
+        new TextDecoder().decode(output.stderr),
+      );
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

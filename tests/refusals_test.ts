@@ -79,3 +79,59 @@ Deno.test("ThreadWorker keeps a bare module specifier bare for the import map, a
     assert.match(worker.error.message, /start a path with \.\/ or pass a URL/);
   }
 });
+
+Deno.test("ProcessWorker refuses an env value that is not a string, naming it (break-it trial)", () => {
+  for (const env of [{ FOO: 5 }, { FOO: "1", BAR: null }, ["A=B"], "A=B"]) {
+    assert.throws(
+      () => new ProcessWorker({ target: () => 1, env: env as never }),
+      (error: Error) =>
+        error instanceof TypeError &&
+        /env(\.FOO|\.BAR)?\b/.test(error.message) &&
+        !/serde_v8/.test(error.message),
+      JSON.stringify(env),
+    );
+  }
+  assert.equal(ProcessWorker.activeChildren().length, 0);
+});
+
+Deno.test("ProcessWorker names a WebAssembly.Module argument it cannot send (break-it trial)", () => {
+  const module = new WebAssembly.Module(
+    Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0),
+  );
+  for (const args of [[module], [1, { deep: [module] }]]) {
+    assert.throws(
+      () => new ProcessWorker({ target: (..._: unknown[]) => 1, args }),
+      (error: Error) =>
+        error instanceof TypeError &&
+        new RegExp(`argument ${args.length - 1}`).test(error.message) &&
+        /WebAssembly\.Module/.test(error.message),
+    );
+  }
+});
+
+Deno.test("Worker constructors name a bound anonymous function without a double space (break-it trial)", () => {
+  for (const Kind of [ThreadWorker, ProcessWorker]) {
+    assert.throws(
+      () => new Kind({ target: ((x: number) => x).bind(null), args: [1] }),
+      (error: Error) =>
+        error instanceof TypeError &&
+        /Cannot ship function/.test(error.message) &&
+        !/ {2}/.test(error.message),
+    );
+  }
+});
+
+Deno.test("Worker errors name a worker that has not started in words (break-it trial)", () => {
+  for (const Kind of [ThreadWorker, ProcessWorker]) {
+    assert.throws(
+      () => new Kind({ target: (_: symbol) => 1, args: [Symbol("x")] }),
+      (error: Error) =>
+        error instanceof TypeError &&
+        error.message.includes(
+          `a ${
+            Kind === ThreadWorker ? "thread" : "process"
+          } worker that has not started`,
+        ),
+    );
+  }
+});

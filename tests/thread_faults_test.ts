@@ -216,3 +216,19 @@ Deno.test("ThreadWorker target's own postMessage can neither break nor forge the
   assert.equal(worker.error, undefined);
   assert.equal(worker.result, "real");
 });
+
+Deno.test("ThreadWorker warns about a busy thread only when a worker's error carries the note (break-it trial)", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./fixtures/busy_note.ts", import.meta.url).href,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  assert.ok(text.startsWith("{"), new TextDecoder().decode(output.stderr));
+  const { warned, error } = JSON.parse(text);
+  if (warned) assert.match(String(error), /busy in synchronous code/);
+});
