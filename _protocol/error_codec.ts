@@ -17,30 +17,38 @@ import {
   WorkerTerminatedError,
 } from "../errors.ts";
 
-const LIBRARY_ERRORS: Record<string, { prototype: Error }> = {
-  WorkerTerminatedError,
-  WorkerDiedError,
-  WorkerClosedError,
-};
+// Null prototypes: a child names the class, and a name such as
+// "hasOwnProperty" must not find an Object.prototype member.
+const LIBRARY_ERRORS: Record<string, { prototype: Error }> = Object.assign(
+  Object.create(null),
+  {
+    WorkerTerminatedError,
+    WorkerDiedError,
+    WorkerClosedError,
+  },
+);
 
-const BUILTIN_ERRORS: Record<string, { prototype: Error }> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-  AggregateError,
-  // Newer than the lib types: present when this Deno defines it.
-  ...("SuppressedError" in globalThis
-    ? {
-      SuppressedError: (globalThis as unknown as {
-        SuppressedError: { prototype: Error };
-      }).SuppressedError,
-    }
-    : {}),
-};
+const BUILTIN_ERRORS: Record<string, { prototype: Error }> = Object.assign(
+  Object.create(null),
+  {
+    Error,
+    TypeError,
+    RangeError,
+    SyntaxError,
+    ReferenceError,
+    EvalError,
+    URIError,
+    AggregateError,
+    // Newer than the lib types: present when this Deno defines it.
+    ...("SuppressedError" in globalThis
+      ? {
+        SuppressedError: (globalThis as unknown as {
+          SuppressedError: { prototype: Error };
+        }).SuppressedError,
+      }
+      : {}),
+  },
+);
 
 /**
  * The nearest built-in class in `error`'s prototype chain, when its name
@@ -268,8 +276,25 @@ function instanceFor(encoded: EncodedError): Error {
   return Object.create(ctor.prototype) as Error;
 }
 
-/** Rebuilds what {@linkcode encodeError} flattened. */
+/**
+ * Rebuilds what {@linkcode encodeError} flattened. Never throws: what a
+ * child sends must not be able to crash its parent, so anything that cannot
+ * be rebuilt becomes a plain `Error` saying so.
+ */
 export function decodeError(received: Encoded): unknown {
+  try {
+    return rebuild(received);
+  } catch (error) {
+    return new Error(
+      `A worker reported an error that could not be rebuilt: ${
+        (error as Error)?.message ?? error
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+function rebuild(received: Encoded): unknown {
   if (received.kind === "value") return received.value;
   // Own fields only, on a null prototype: optional fields absent on the wire
   // (`cause`, `type`, `errors`) must not be read from a polluted
@@ -290,13 +315,13 @@ export function decodeError(received: Encoded): unknown {
     else if (LIBRARY_ERRORS[encoded.name]) define("name", encoded.name);
   }
   define("stack", encoded.stack);
-  if (encoded.cause !== undefined) define("cause", decodeError(encoded.cause));
+  if (encoded.cause !== undefined) define("cause", rebuild(encoded.cause));
   if (encoded.errors !== undefined) {
-    define("errors", encoded.errors.map(decodeError));
+    define("errors", encoded.errors.map(rebuild));
   }
   if (encoded.suppressed !== undefined) {
-    define("error", decodeError(encoded.suppressed[0]));
-    define("suppressed", decodeError(encoded.suppressed[1]));
+    define("error", rebuild(encoded.suppressed[0]));
+    define("suppressed", rebuild(encoded.suppressed[1]));
   }
   Object.assign(error, encoded.props ?? {});
   return error;

@@ -326,6 +326,20 @@ export function contractSuite(label: string, type: WorkerType, make: Factory) {
     assert.ok(error.errors[1].errors[0] instanceof RangeError);
   });
 
+  test("reports an error named like an Object.prototype member without crashing the parent", async () => {
+    const worker = make({
+      target: () => {
+        const error = new RangeError("odd name");
+        error.name = "hasOwnProperty";
+        throw error;
+      },
+    });
+    assert.equal(await worker.wait(10_000), true);
+    assert.ok(worker.error instanceof RangeError, worker.error);
+    assert.equal(worker.error.name, "hasOwnProperty");
+    assert.equal(worker.error.message, "odd name");
+  });
+
   test("keeps a SuppressedError's error and suppressed (break-it trial)", async () => {
     await using worker = make({
       target: () => {
