@@ -403,7 +403,12 @@ export abstract class PersistentWorker<
     try {
       captured = transport.capture(args);
     } catch (error) {
-      if (error instanceof RangeError) throw error; // too large
+      if (error instanceof RangeError) {
+        throw new RangeError(
+          `Cannot send an item to ${core.describe()} as it is too large: ${error.message}`,
+          { cause: error },
+        );
+      }
       throw unsendableError(
         { args },
         core.describe(),

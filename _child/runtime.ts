@@ -239,14 +239,19 @@ export class ChildRuntime {
     return this.#start.name ?? JSON.stringify(this.context.worker.id);
   }
 
-  #unclonable(what: string, error: unknown): TypeError {
+  #unclonable(what: string, error: unknown): TypeError | RangeError {
     const who = this.#who();
-    return new TypeError(
-      `Cannot send ${what} of worker ${who} to its parent as it cannot be cloned: ${
-        (error as Error)?.message ?? error
-      }`,
-      { cause: error },
-    );
+    const detail = (error as Error)?.message ?? error;
+    // A size limit is not a cloning problem: say which it was.
+    return error instanceof RangeError
+      ? new RangeError(
+        `Cannot send ${what} of worker ${who} to its parent as it is too large: ${detail}`,
+        { cause: error },
+      )
+      : new TypeError(
+        `Cannot send ${what} of worker ${who} to its parent as it cannot be cloned: ${detail}`,
+        { cause: error },
+      );
   }
 
   #finish(outcome: Outcome): void {
