@@ -5,6 +5,7 @@
  * nothing here measures time.
  */
 import assert from "node:assert/strict";
+import { FrameReader } from "../_protocol/frames.ts";
 
 const RETAINED = new URL("./fixtures/retained.ts", import.meta.url);
 const decoder = new TextDecoder();
@@ -53,3 +54,53 @@ for (const kind of ["process", "thread"]) {
     },
   );
 }
+
+for (const kind of ["process", "thread"]) {
+  Deno.test(
+    `Persistent${
+      kind === "process" ? "Process" : "Thread"
+    }Worker keeps no big argument or result once its call() has returned (issue 6.7)`,
+    async () => {
+      // 20 MB each way; what is left after collection must be far less.
+      const report = await retained("big", kind, "20000000");
+      assert.ok(
+        report.out! < 5_000_000,
+        `${report.out} bytes of a result kept`,
+      );
+      assert.ok(
+        report.in! < 5_000_000,
+        `${report.in} bytes of an argument kept`,
+      );
+    },
+  );
+}
+
+Deno.test("FrameReader lets go of a large frame's buffer once that frame is read (issue 6.7)", async () => {
+  // One 8 MB frame, then small ones: the reader must not keep 8 MB for the
+  // rest of the stream (a 200 MB item would otherwise stay 200 MB for good).
+  const big = new Uint8Array(4 + 8_000_000);
+  new DataView(big.buffer).setUint32(0, 8_000_000);
+  const small = Uint8Array.of(0, 0, 0, 2, 7, 7);
+  const chunks = [big, small, small];
+  const buffers: number[] = [];
+  const reader = new FrameReader({
+    read(p) {
+      buffers.push(p.buffer.byteLength);
+      const chunk = chunks.shift();
+      if (chunk === undefined) return Promise.resolve(null);
+      // Bigger chunks than `p` come in pieces, as a socket gives them.
+      const n = Math.min(p.length, chunk.length);
+      p.set(chunk.subarray(0, n));
+      if (n < chunk.length) chunks.unshift(chunk.subarray(n));
+      return Promise.resolve(n);
+    },
+  });
+  assert.equal((await reader.next())?.length, 8_000_000);
+  assert.deepEqual(await reader.next(), Uint8Array.of(7, 7));
+  assert.deepEqual(await reader.next(), Uint8Array.of(7, 7));
+  assert.equal(await reader.next(), null);
+  assert.ok(
+    buffers.at(-1)! <= 1 << 20,
+    `the reader still reads into a buffer of ${buffers.at(-1)} bytes`,
+  );
+});
