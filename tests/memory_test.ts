@@ -38,6 +38,11 @@ Deno.test("PersistentThreadWorker.put() keeps no item's arguments once its resul
   assert.ok(alive! <= 2, `${alive} of 2000 items' arguments are still alive`);
 });
 
+Deno.test("PersistentProcessWorker's child keeps no result once it is sent (issue 6.7)", async () => {
+  const { alive } = await retained("child", "2000");
+  assert.ok(alive! <= 2, `the child still holds ${alive} of 2000 results`);
+});
+
 for (const kind of ["process", "thread"]) {
   Deno.test(
     `Persistent${
