@@ -109,3 +109,38 @@ Deno.test("FrameReader lets go of a large frame's buffer once that frame is read
     `the reader still reads into a buffer of ${buffers.at(-1)} bytes`,
   );
 });
+
+Deno.test("encodeItems() writes items of primitive arguments without a node:v8 serializer (issue 6.7)", async () => {
+  // Even collectable, each serializer holds what it wrote until two major
+  // collections have passed: one per batch grew the heap between them.
+  const { DefaultSerializer } = await import("node:v8");
+  const { encodeItems, decodeItems } = await import("../_protocol/items.ts");
+  const values = [0, -0, NaN, 1.5e300, "", "héllo ✓ 😀", true, false, null];
+  const items = [
+    { seq: 0, call: false, args: values },
+    { seq: 1, call: true, args: [undefined, 12n, -3n, 2 ** 53] },
+    { seq: 2, call: false, args: [] },
+  ];
+  const writeHeader = DefaultSerializer.prototype.writeHeader;
+  let serializers = 0;
+  DefaultSerializer.prototype.writeHeader = function (this: unknown) {
+    serializers++;
+    return writeHeader.call(this as typeof DefaultSerializer.prototype);
+  };
+  let parts: Uint8Array[];
+  try {
+    parts = encodeItems(items);
+  } finally {
+    DefaultSerializer.prototype.writeHeader = writeHeader;
+  }
+  assert.equal(serializers, 0);
+  const payload = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    payload.set(part, offset);
+    offset += part.length;
+  }
+  const decoded = decodeItems(payload);
+  assert.deepEqual(decoded, items);
+  assert.ok(Object.is((decoded[0]!.args as unknown[])[1], -0));
+});
