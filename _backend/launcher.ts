@@ -135,6 +135,28 @@ async function relay(
   }
 }
 
+/**
+ * Hands every frame of `from` to `onFrame`, in order, until the stream
+ * ends. Frames already buffered are handled at once, without a promise
+ * each (a persistent child's results come many per read). No frame stays
+ * referenced while the next is awaited: only the callback sees them (a
+ * loop variable would keep a 200 MB result alive until the next frame).
+ */
+async function deliver(
+  from: FramedChannel,
+  onFrame: (frame: Uint8Array) => void,
+): Promise<void> {
+  const handle = (frame: Uint8Array | null): boolean => {
+    if (frame === null) return false;
+    onFrame(frame);
+    for (let next = from.take(); next !== undefined; next = from.take()) {
+      onFrame(next);
+    }
+    return true;
+  };
+  while (await from.next().then(handle));
+}
+
 let swept = false;
 
 /**
@@ -290,13 +312,7 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
           const from = options.connections === 2
             ? back && (backChannel = new FramedChannel(back))
             : channel;
-          // Frames already buffered are handled at once, without a
-          // promise each (a persistent child's results come many per read).
-          for (
-            let frame = await from?.next() ?? null;
-            frame !== null;
-            frame = from!.take() ?? await from!.next()
-          ) options.onFrame(frame);
+          if (from !== undefined) await deliver(from, options.onFrame);
         }
       }
     } catch (caught) {

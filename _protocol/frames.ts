@@ -14,6 +14,15 @@ export function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The read buffer's usual size; it grows for a larger frame, then shrinks back. */
+const READ_BYTES = 64 * 1024;
+
+/**
+ * A buffer larger than this is let go once it holds nothing unread: grown
+ * for one large frame, it would otherwise stay that large for good.
+ */
+const SHRINK_ABOVE = 1 << 20;
+
 /**
  * Reads length-prefixed frames from a byte stream, one at a time. Refuses a
  * frame larger than `maxFrame` (a malformed or hostile peer) with a
@@ -21,7 +30,7 @@ export function frame(payload: Uint8Array): Uint8Array {
  */
 export class FrameReader {
   #reader: { read(p: Uint8Array): Promise<number | null> };
-  #buffer = new Uint8Array(64 * 1024);
+  #buffer = new Uint8Array(READ_BYTES);
   #start = 0;
   #end = 0;
   #maxFrame: number;
@@ -52,11 +61,23 @@ export class FrameReader {
     if (available < 4) return undefined;
     const length = this.#length();
     if (available < 4 + length) return undefined;
+    return this.#consume(length);
+  }
+
+  /**
+   * A copy of the buffered frame of `length` bytes, which it then skips;
+   * a buffer grown for a large frame is let go once all of it is read.
+   */
+  #consume(length: number): Uint8Array {
     const payload = this.#buffer.slice(
       this.#start + 4,
       this.#start + 4 + length,
     );
     this.#start += 4 + length;
+    if (this.#start === this.#end && this.#buffer.length > SHRINK_ABOVE) {
+      this.#buffer = new Uint8Array(READ_BYTES);
+      this.#start = this.#end = 0;
+    }
     return payload;
   }
 
@@ -89,22 +110,21 @@ export class FrameReader {
     ) {
       throw new Deno.errors.UnexpectedEof("Stream ended inside a frame");
     }
-    const payload = this.#buffer.slice(
-      this.#start + 4,
-      this.#start + 4 + length,
-    );
-    this.#start += 4 + length;
-    return payload;
+    return this.#consume(length);
   }
 
   /** Ensures `n` buffered bytes; false if the stream ended first. */
   async #fill(n: number): Promise<boolean> {
     while (this.#end - this.#start < n) {
       if (this.#buffer.length - this.#start < n) {
-        // Not enough room past #start: compact, growing first if n is larger.
-        const target = this.#buffer.length >= n
-          ? this.#buffer
-          : new Uint8Array(Math.max(n, this.#buffer.length * 2));
+        // Not enough room past #start: compact, growing first if n is
+        // larger, or into a smaller buffer if a large frame grew this one.
+        const length = this.#buffer.length;
+        const target = length < n
+          ? new Uint8Array(Math.max(n, length * 2))
+          : length > Math.max(SHRINK_ABOVE, 2 * n)
+          ? new Uint8Array(Math.max(n, READ_BYTES))
+          : this.#buffer;
         target.set(this.#buffer.subarray(this.#start, this.#end));
         this.#end -= this.#start;
         this.#start = 0;

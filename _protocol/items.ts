@@ -8,8 +8,15 @@
  *
  * ```
  * frame payload: ITEMS_TAG | u32 header length | header | args bytes of each serialized item, in order
- * header: node:v8 of [{ seq, call, args } or { seq, call, bytes }, ...]
+ * header: u32 count, then per item: f64 seq | u8 flags (CALL, BYTES) |
+ *   BYTES: u32 length of its serialized args
+ *   else:  u8 argc, then per arg: u8 kind | f64 (number) or u32 length + UTF-8 (string, bigint)
  * ```
+ *
+ * The header is written by hand, not with node:v8: each node:v8 serializer
+ * holds what it wrote until two major collections have passed (see v8.ts),
+ * and one per batch of tiny items grew the heap between them. A string
+ * that UTF-8 cannot carry (a lone surrogate) sends its item serialized.
  *
  * Results: each goes out as its item finishes, one frame each, so their
  * encoding is on the per-item path: a result whose value is a number, a
@@ -44,10 +51,102 @@ const UNDEFINED = 5;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** One item in a frame's header: its primitive arguments, or the size of their bytes. */
-type HeaderEntry =
-  | { seq: number; call: boolean; args: readonly unknown[] }
-  | { seq: number; call: boolean; bytes: number };
+/** Header flag: a `call()` item. */
+const CALL = 1;
+/** Header flag: the item's arguments are serialized bytes, after the header. */
+const BYTES = 2;
+/** An argument kind of the header (besides the result kinds above). */
+const BIGINT = 6;
+
+/** Whether every argument can be written into the header by hand. */
+function handEncodable(args: readonly unknown[]): boolean {
+  if (args.length > 255) return false;
+  for (const arg of args) {
+    switch (typeof arg) {
+      case "string":
+        if (!arg.isWellFormed()) return false;
+        break;
+      case "object":
+        if (arg !== null) return false;
+        break;
+      case "function":
+      case "symbol":
+        return false;
+    }
+  }
+  return true;
+}
+
+/** Writes the header by hand (see the module's doc). */
+class HeaderWriter {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #at = 0;
+
+  constructor(capacity: number) {
+    this.#bytes = new Uint8Array(capacity);
+    this.#view = new DataView(this.#bytes.buffer);
+  }
+
+  u8(value: number): void {
+    this.#bytes[this.#at++] = value;
+  }
+
+  u32(value: number): void {
+    this.#view.setUint32(this.#at, value);
+    this.#at += 4;
+  }
+
+  f64(value: number): void {
+    this.#view.setFloat64(this.#at, value);
+    this.#at += 8;
+  }
+
+  text(value: string): void {
+    const { written } = encoder.encodeInto(
+      value,
+      this.#bytes.subarray(this.#at + 4),
+    );
+    this.u32(written);
+    this.#at += written;
+  }
+
+  arg(value: unknown): void {
+    switch (typeof value) {
+      case "number":
+        this.u8(NUMBER);
+        this.f64(value);
+        return;
+      case "string":
+        this.u8(STRING);
+        this.text(value);
+        return;
+      case "bigint":
+        this.u8(BIGINT);
+        this.text(value.toString());
+        return;
+      case "boolean":
+        this.u8(value ? TRUE : FALSE);
+        return;
+      case "undefined":
+        this.u8(UNDEFINED);
+        return;
+      default:
+        this.u8(NULL); // handEncodable() let nothing else through
+    }
+  }
+
+  get written(): Uint8Array {
+    return this.#bytes.subarray(0, this.#at);
+  }
+}
+
+/** The most bytes `arg` takes in the header. */
+function maxArgBytes(arg: unknown): number {
+  if (typeof arg === "string") return 5 + arg.length * 3;
+  if (typeof arg === "bigint") return 5 + arg.toString().length;
+  return 9;
+}
 
 /**
  * The parts of one `items` frame's payload (the argument bytes are not
@@ -56,18 +155,36 @@ type HeaderEntry =
  */
 export function encodeItems(items: readonly Item[]): Uint8Array[] {
   const blobs: Uint8Array[] = [];
-  const entries = items.map((item): HeaderEntry => {
-    if (!(item.args instanceof Uint8Array)) {
-      return { seq: item.seq, call: item.call, args: item.args };
+  const entries: { item: Item; bytes: Uint8Array | undefined }[] = [];
+  let capacity = 4;
+  for (const item of items) {
+    let bytes = item.args instanceof Uint8Array ? item.args : undefined;
+    if (bytes === undefined && !handEncodable(item.args as unknown[])) {
+      bytes = serializeMessage(item.args);
     }
-    blobs.push(item.args);
-    return { seq: item.seq, call: item.call, bytes: item.args.length };
-  });
-  const header = serializeMessage(entries);
+    entries.push({ item, bytes });
+    capacity += 14;
+    if (bytes !== undefined) blobs.push(bytes);
+    else for (const arg of item.args as unknown[]) capacity += maxArgBytes(arg);
+  }
+  const header = new HeaderWriter(capacity);
+  header.u32(entries.length);
+  for (const { item, bytes } of entries) {
+    header.f64(item.seq);
+    header.u8((item.call ? CALL : 0) | (bytes === undefined ? 0 : BYTES));
+    if (bytes !== undefined) {
+      header.u32(bytes.length);
+      continue;
+    }
+    const args = item.args as unknown[];
+    header.u8(args.length);
+    for (const arg of args) header.arg(arg);
+  }
+  const written = header.written;
   const prefix = new Uint8Array(5);
   prefix[0] = ITEMS_TAG;
-  new DataView(prefix.buffer).setUint32(1, header.length);
-  return [prefix, header, ...blobs];
+  new DataView(prefix.buffer).setUint32(1, written.length);
+  return [prefix, written, ...blobs];
 }
 
 /** Whether a frame's payload is an `items` frame. */
@@ -82,21 +199,54 @@ export function decodeItems(payload: Uint8Array): Item[] {
     payload.byteOffset,
     payload.byteLength,
   );
-  const headerLength = view.getUint32(1);
-  let offset = 5 + headerLength;
-  const header = deserializeMessage<HeaderEntry[]>(
-    payload.subarray(5, offset),
-  );
-  return header.map((entry) => {
-    if ("args" in entry) return entry;
-    // A copy: node:v8's deserializer misreads typed arrays in a view that
-    // does not start its buffer.
-    const args = deserializeMessage<unknown[]>(
-      payload.slice(offset, offset + entry.bytes),
-    );
-    offset += entry.bytes;
-    return { seq: entry.seq, call: entry.call, args };
-  });
+  let at = 5;
+  let offset = 5 + view.getUint32(1);
+  const text = (): string => {
+    const length = view.getUint32(at);
+    at += 4 + length;
+    return decoder.decode(payload.subarray(at - length, at));
+  };
+  const items: Item[] = [];
+  const count = view.getUint32(at);
+  at += 4;
+  for (let i = 0; i < count; i++) {
+    const seq = view.getFloat64(at);
+    const flags = payload[at + 8]!;
+    at += 9;
+    const call = (flags & CALL) !== 0;
+    if ((flags & BYTES) !== 0) {
+      const length = view.getUint32(at);
+      at += 4;
+      // A copy: node:v8's deserializer misreads typed arrays in a view that
+      // does not start its buffer.
+      const args = deserializeMessage<unknown[]>(
+        payload.slice(offset, offset + length),
+      );
+      offset += length;
+      items.push({ seq, call, args });
+      continue;
+    }
+    const args: unknown[] = new Array(payload[at++]!);
+    for (let a = 0; a < args.length; a++) {
+      const kind = payload[at++];
+      if (kind === NUMBER) {
+        args[a] = view.getFloat64(at);
+        at += 8;
+      } else if (kind === STRING) args[a] = text();
+      else if (kind === BIGINT) args[a] = BigInt(text());
+      else {
+        args[a] = kind === TRUE
+          ? true
+          : kind === FALSE
+          ? false
+          : kind === NULL
+          ? null
+          : undefined;
+      }
+    }
+    items.push({ seq, call, args });
+  }
+  return items;
 }
 
 /** Where {@linkcode encodeResultFrame} encodes when asked to reuse a buffer. */
