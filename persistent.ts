@@ -196,7 +196,7 @@ export abstract class PersistentWorker<
    * `#sentHead` on (kept so a restart can send those that never ran to the
    * new child).
    */
-  #sent: Captured[] = [];
+  #sent: (Captured | undefined)[] = [];
   #sentHead = 0;
   #flushQueued = false;
   #closeSent = false;
@@ -243,7 +243,10 @@ export abstract class PersistentWorker<
       while (
         this.#sentHead < this.#sent.length &&
         this.#sent[this.#sentHead]!.item.seq <= result.seq
-      ) this.#sentHead++;
+      ) {
+        // Answered: let go of its arguments now (they may be big).
+        this.#sent[this.#sentHead++] = undefined;
+      }
       const call = this.#calls.get(result.seq);
       if (call !== undefined) this.#calls.delete(result.seq);
       if (result.ok) {
@@ -279,7 +282,7 @@ export abstract class PersistentWorker<
 
   #onFinish(core: Core): void {
     const error = core.outcome?.ok === false ? core.outcome.error : undefined;
-    const unanswered = this.#sent.slice(this.#sentHead);
+    const unanswered = this.#sent.slice(this.#sentHead) as Captured[];
     this.#sent = [];
     this.#sentHead = 0;
     // In order: the first item in flight was running (or next to run).
