@@ -499,7 +499,7 @@ export abstract class PersistentWorker<
   async *results(): AsyncIterableIterator<R> {
     if (this.#reading) {
       throw new TypeError(
-        `Cannot read results() of worker ${
+        `Cannot read results() of ${
           coreOf(this).describe()
         } twice at once as it is one stream: finish or break out of the other loop first`,
       );
