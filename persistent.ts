@@ -23,6 +23,7 @@ import {
 } from "./_core/abstract_worker.ts";
 import { type Kind, kindOf, registerClass } from "./_core/registry.ts";
 import { checkTimeout } from "./_core/time.ts";
+import { persistentLimits } from "./_core/options.ts";
 import type { Core } from "./_core/lifecycle.ts";
 import {
   WorkerClosedError,
@@ -95,41 +96,6 @@ export interface PersistentWorkerOptions<
 
 /** The default `highWaterMark`. */
 const HIGH_WATER_MARK = 4096;
-
-/** Reads one option by the object's own property only (a polluted prototype changes nothing). */
-function ownOption(options: object, key: string): unknown {
-  return Object.hasOwn(options, key)
-    ? (options as Record<string, unknown>)[key]
-    : undefined;
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new RangeError(
-      `Cannot use ${name} ${Deno.inspect(value)}: expected an integer >= 1`,
-    );
-  }
-  return value as number;
-}
-
-/** Checks the persistent options: before any child is started. */
-function persistentLimits(
-  options: object,
-): { highWaterMark: number; window: number } {
-  // Only an absent (undefined) option takes its default: null is refused.
-  const highWaterMark = ownOption(options, "highWaterMark");
-  const window = ownOption(options, "window");
-  return {
-    highWaterMark: positiveInteger(
-      "highWaterMark",
-      highWaterMark === undefined ? HIGH_WATER_MARK : highWaterMark,
-    ),
-    window: positiveInteger(
-      "window",
-      window === undefined ? PERSISTENT_WINDOW : window,
-    ),
-  };
-}
 
 interface Call {
   resolve(value: unknown): void;
@@ -222,7 +188,10 @@ export abstract class PersistentWorker<
    * (checked before any child is started).
    */
   constructor(options: PersistentWorkerOptions<A, R>) {
-    const limits = persistentLimits(options);
+    const limits = persistentLimits(options, {
+      highWaterMark: HIGH_WATER_MARK,
+      window: PERSISTENT_WINDOW,
+    });
     super(options as WorkerOptions<A, number>);
     this.#highWaterMark = limits.highWaterMark;
     this.#window = limits.window;

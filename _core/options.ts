@@ -46,3 +46,48 @@ export function ownOptions<T extends object>(
   }
   return copy;
 }
+
+/** The count limits of a persistent worker. */
+export interface PersistentLimits {
+  highWaterMark: number;
+  window: number;
+}
+
+/**
+ * Reads and checks a persistent worker's `highWaterMark` and `window` (own
+ * properties only), before any child is started. Only an absent option
+ * takes its default: `null` is refused.
+ *
+ * @throws {RangeError} If either is not an integer >= 1.
+ */
+export function persistentLimits(
+  options: object,
+  defaults: PersistentLimits,
+): PersistentLimits {
+  const own = ownOptions(
+    options as Partial<PersistentLimits>,
+    ["highWaterMark", "window"],
+    "persistent worker options",
+  );
+  return {
+    highWaterMark: positiveInteger(
+      "highWaterMark",
+      own.highWaterMark === undefined
+        ? defaults.highWaterMark
+        : own.highWaterMark,
+    ),
+    window: positiveInteger(
+      "window",
+      own.window === undefined ? defaults.window : own.window,
+    ),
+  };
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new RangeError(
+      `Cannot use ${name} ${Deno.inspect(value)}: expected an integer >= 1`,
+    );
+  }
+  return value as number;
+}
