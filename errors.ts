@@ -133,3 +133,32 @@ export class WorkerClosedError extends Error {
     this.name = "WorkerClosedError";
   }
 }
+
+/**
+ * A remote link failed authentication: the peer's proof of the shared token
+ * was wrong (a different token, or not a pyworkers peer at all), or the
+ * server refused this client's proof. Nothing is sent to such a peer.
+ *
+ * @example
+ * ```ts
+ * import { AuthenticationError } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new AuthenticationError(
+ *   "Cannot authenticate the server as its proof of the token is wrong",
+ * );
+ * assert.equal(error.name, "AuthenticationError");
+ * ```
+ */
+export class AuthenticationError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What was refused and why.
+   * @param options An optional `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AuthenticationError";
+  }
+}

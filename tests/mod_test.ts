@@ -3,6 +3,7 @@ import * as mod from "../mod.ts";
 
 Deno.test("mod.ts exports exactly the public names", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
+    "AuthenticationError",
     "PERSISTENT_WINDOW",
     "PersistentProcessWorker",
     "PersistentThreadWorker",
