@@ -52,20 +52,36 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   assert.fail("expected a rejection");
 }
 
-/** Every byte the peer sends until it closes (bounded by the peer's close). */
+/**
+ * Every byte the peer sends until it closes; fails if it has not closed
+ * within 10 s (a bound for a regression, never reached when all is well).
+ * Closes `conn`.
+ */
 async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
   const chunks: number[] = [];
   const buffer = new Uint8Array(1024);
-  for (;;) {
-    let read: number | null;
-    try {
-      read = await conn.read(buffer);
-    } catch {
-      read = null; // reset by the peer
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    closeQuietly(conn);
+  }, 10_000);
+  try {
+    for (;;) {
+      let read: number | null;
+      try {
+        read = await conn.read(buffer);
+      } catch {
+        read = null; // reset by the peer, or closed by the bound
+      }
+      if (read === null) break;
+      chunks.push(...buffer.subarray(0, read));
     }
-    if (read === null) return Uint8Array.from(chunks);
-    chunks.push(...buffer.subarray(0, read));
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
   }
+  assert.ok(!late, "the peer did not close the connection within 10 s");
+  return Uint8Array.from(chunks);
 }
 
 /** A length prefix of `length`, then nothing. */
@@ -220,7 +236,6 @@ for (
     assert.match(error.message, pattern);
     assert.match(error.message, /before authentication/);
     assert.deepEqual(await readToEnd(clientConn), new Uint8Array());
-    clientConn.close();
   });
 }
 
@@ -233,7 +248,6 @@ Deno.test("acceptLink() refuses garbage bytes with a reason and closes the conne
     assert.ok(error instanceof LinkError, String(error));
     assert.match(error.message, /unknown type 238/);
     await readToEnd(clientConn);
-    closeQuietly(clientConn);
   });
   await t.step("64 KiB of random bytes", async () => {
     const [serverConn, clientConn] = await tcpPair();
@@ -245,7 +259,6 @@ Deno.test("acceptLink() refuses garbage bytes with a reason and closes the conne
     assert.ok(error instanceof LinkError, String(error));
     await writing;
     await readToEnd(clientConn);
-    closeQuietly(clientConn);
   });
 });
 
@@ -259,7 +272,6 @@ Deno.test("acceptLink() gives up on a peer that sends nothing, or one byte and h
       );
       assert.equal(error.name, "TimeoutError");
       assert.deepEqual(await readToEnd(clientConn), new Uint8Array());
-      clientConn.close();
     });
   }
 });
@@ -273,7 +285,6 @@ Deno.test("connectLink() gives up on a server that answers nothing once its dead
   // The client closed its end: the silent server reads its hello, then the end.
   const hello = await readToEnd(serverConn);
   assert.equal(hello.length, 4 + 1 + 1 + 32);
-  serverConn.close();
 });
 
 Deno.test("acceptLink() refuses another link version, telling the client; connectLink() refuses a server of another version", async (t) => {
