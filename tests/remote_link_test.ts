@@ -19,6 +19,24 @@ import { linkProof, newNonce } from "../_protocol/link_auth.ts";
 
 const TOKEN = "the shared token";
 
+/** A wait with a bound: a regression fails the test instead of hanging it. */
+async function bounded<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`No answer within ${ms} ms`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A connected pair of TCP streams on 127.0.0.1 (the listener already closed). */
 async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -100,20 +118,20 @@ Deno.test("connectLink() and acceptLink() authenticate both ways over TCP, then 
   try {
     const big = new Uint8Array(4096).fill(9);
     client.send(encodeLinkFrame({ type: "job", job: 1, bytes: big }));
-    const up = decodeLinkFrame((await server.next())!, {
+    const up = decodeLinkFrame((await bounded(server.next()))!, {
       from: "client",
       authenticated: true,
     });
     assert.deepEqual(up, { type: "job", job: 1, bytes: big });
     server.send(encodeLinkFrame({ type: "job", job: 2, bytes: big }));
-    const down = decodeLinkFrame((await client.next())!, {
+    const down = decodeLinkFrame((await bounded(client.next()))!, {
       from: "server",
       authenticated: true,
     });
     assert.deepEqual(down, { type: "job", job: 2, bytes: big });
   } finally {
     client.close();
-    assert.equal(await server.next(), null);
+    assert.equal(await bounded(server.next()), null);
     server.close();
   }
 });
@@ -143,7 +161,7 @@ Deno.test("acceptLink() refuses a client whose proof is wrong, telling it why", 
     version: LINK_VERSION,
     nonce: clientNonce,
   }));
-  const challenge = decodeLinkFrame((await raw.next())!, {
+  const challenge = decodeLinkFrame((await bounded(raw.next()))!, {
     from: "server",
     authenticated: false,
   });
@@ -153,12 +171,12 @@ Deno.test("acceptLink() refuses a client whose proof is wrong, telling it why", 
     type: "proof",
     proof: await linkProof("wrong", "client", clientNonce, challenge.nonce),
   }));
-  const close = decodeLinkFrame((await raw.next())!, {
+  const close = decodeLinkFrame((await bounded(raw.next()))!, {
     from: "server",
     authenticated: false,
   });
   assert.equal(close.type, "close");
-  assert.equal(await raw.next(), null);
+  assert.equal(await bounded(raw.next()), null);
   raw.close();
   const error = await accepting;
   assert.ok(error instanceof LinkError, String(error));
@@ -170,7 +188,7 @@ Deno.test("connectLink() rejects with AuthenticationError when the server refuse
   const [serverConn, clientConn] = await tcpPair();
   const raw = new FramedChannel(serverConn, 256);
   const connecting = rejection(connectLink(clientConn, { token: TOKEN }));
-  const hello = decodeLinkFrame((await raw.next())!, {
+  const hello = decodeLinkFrame((await bounded(raw.next()))!, {
     from: "client",
     authenticated: false,
   });
@@ -183,7 +201,7 @@ Deno.test("connectLink() rejects with AuthenticationError when the server refuse
     proof: await linkProof(TOKEN, "server", hello.nonce, serverNonce),
   }));
   assert.equal(
-    decodeLinkFrame((await raw.next())!, {
+    decodeLinkFrame((await bounded(raw.next()))!, {
       from: "client",
       authenticated: false,
     }).type,
@@ -193,7 +211,7 @@ Deno.test("connectLink() rejects with AuthenticationError when the server refuse
   const error = await connecting;
   assert.ok(error instanceof AuthenticationError, String(error));
   assert.match(error.message, /refused our proof: Not you/);
-  assert.equal(await raw.next(), null);
+  assert.equal(await bounded(raw.next()), null);
   raw.close();
 });
 
@@ -201,7 +219,7 @@ Deno.test("connectLink() refuses a fake server that does not know the token befo
   const [serverConn, clientConn] = await tcpPair();
   const fake = new FramedChannel(serverConn, 256);
   const connecting = rejection(connectLink(clientConn, { token: TOKEN }));
-  const hello = decodeLinkFrame((await fake.next())!, {
+  const hello = decodeLinkFrame((await bounded(fake.next()))!, {
     from: "client",
     authenticated: false,
   });
@@ -217,7 +235,7 @@ Deno.test("connectLink() refuses a fake server that does not know the token befo
   const error = await connecting;
   assert.ok(error instanceof AuthenticationError, String(error));
   // The client closed without a proof (or anything else) after its hello.
-  assert.equal(await fake.next(), null);
+  assert.equal(await bounded(fake.next()), null);
   fake.close();
 });
 
@@ -296,19 +314,19 @@ Deno.test("acceptLink() refuses another link version, telling the client; connec
     const error = await accepting;
     assert.ok(error instanceof LinkError, String(error));
     assert.match(error.message, /link version 2 as this server speaks 1/);
-    const close = decodeLinkFrame((await raw.next())!, {
+    const close = decodeLinkFrame((await bounded(raw.next()))!, {
       from: "server",
       authenticated: false,
     });
     assert.deepEqual(close, { type: "close", reason: error.message });
-    assert.equal(await raw.next(), null);
+    assert.equal(await bounded(raw.next()), null);
     raw.close();
   });
   await t.step("a server of version 2", async () => {
     const [serverConn, clientConn] = await tcpPair();
     const fake = new FramedChannel(serverConn, 256);
     const connecting = rejection(connectLink(clientConn, { token: TOKEN }));
-    await fake.next();
+    await bounded(fake.next());
     fake.send(encodeLinkFrame({
       type: "challenge",
       version: 2,
@@ -318,7 +336,7 @@ Deno.test("acceptLink() refuses another link version, telling the client; connec
     const error = await connecting;
     assert.ok(error instanceof LinkError, String(error));
     assert.match(error.message, /link version 2, not 1/);
-    assert.equal(await fake.next(), null);
+    assert.equal(await bounded(fake.next()), null);
     fake.close();
   });
 });
