@@ -152,15 +152,10 @@ export abstract class PersistentWorker<
   /** `close()` was called during a restart: the new child gets `close` after its backlog. */
   #closeHeld = false;
   /**
-   * The current child's items in flight are the seqs `[#answered, #sentUpTo)`:
-   * it runs them in order, so the first was running when it died.
-   */
-  #answered = 0;
-  #sentUpTo = 0;
-  /**
-   * The items sent to the current child and not yet answered, from
-   * `#sentHead` on (kept so a restart can send those that never ran to the
-   * new child).
+   * The items sent to the current child and not yet answered (its items in
+   * flight), from `#sentHead` on. The child runs them in order, so the
+   * first was running when it died; a restart sends the others, which never
+   * ran, to the new child.
    */
   #sent: (Captured | undefined)[] = [];
   #sentHead = 0;
@@ -208,7 +203,6 @@ export abstract class PersistentWorker<
 
   #onResults(core: Core, results: readonly ItemResult[]): void {
     for (const result of results) {
-      this.#answered = result.seq + 1;
       while (
         this.#sentHead < this.#sent.length &&
         this.#sent[this.#sentHead]!.item.seq <= result.seq
@@ -265,7 +259,6 @@ export abstract class PersistentWorker<
         this.#lost(core, item.seq, false, error);
       }
     }
-    this.#answered = this.#sentUpTo;
     this.#wakeAll();
   }
 
@@ -309,10 +302,15 @@ export abstract class PersistentWorker<
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
+  /** Items sent to the current child and not yet answered. */
+  #inFlight(): number {
+    return this.#sent.length - this.#sentHead;
+  }
+
   /** Items queued, in flight and unread: what `put()` bounds. */
   #load(): number {
     return this.#outbox.length + this.#held.length +
-      (this.#sentUpTo - this.#answered) + this.#results.length;
+      this.#inFlight() + this.#results.length;
   }
 
   /** Takes the next unread result (there is one), and lets a waiting `put()` go on. */
@@ -334,7 +332,7 @@ export abstract class PersistentWorker<
     if (!core.alive) return;
     // Refill only once half the window is free: topping it up after every
     // result would split the stream into one message per item.
-    let room = this.#window - (this.#sentUpTo - this.#answered);
+    let room = this.#window - this.#inFlight();
     if (room * 2 >= this.#window) {
       while (room > 0 && this.#outbox.length > 0) {
         // A message holds at most BATCH_BYTES of arguments (one item at least).
@@ -346,7 +344,6 @@ export abstract class PersistentWorker<
         ) bytes += this.#outbox[count++]!.bytes;
         const entries = this.#outbox.splice(0, count);
         for (const entry of entries) this.#sent.push(entry);
-        this.#sentUpTo = entries[count - 1]!.item.seq + 1;
         room -= count;
         core.send({ t: "items", items: entries.map((entry) => entry.item) });
       }
@@ -586,7 +583,6 @@ export abstract class PersistentWorker<
     this.#outbox = this.#held;
     this.#held = [];
     this.#holding = false;
-    this.#answered = this.#sentUpTo = this.#outbox[0]?.item.seq ?? this.#seq;
     if (this.#closeHeld) {
       this.#closeHeld = false;
       core.close(); // sends `close` after the backlog
