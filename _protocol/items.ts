@@ -4,7 +4,7 @@
  * and their size and clonability are known), and an `items` frame carries
  * those bytes as they are, without serializing or copying them again.
  * Arguments that are all primitives (immutable) need no capture: they
- * travel in the frame's header, serialized once for the whole batch.
+ * travel in the frame's header, written once for the whole batch.
  *
  * ```
  * frame payload: ITEMS_TAG | u32 header length | header | args bytes of each serialized item, in order
@@ -47,6 +47,17 @@ const TRUE = 2;
 const FALSE = 3;
 const NULL = 4;
 const UNDEFINED = 5;
+
+/** The value of a kind that carries no bytes. */
+function constantOf(kind: number | undefined): boolean | null | undefined {
+  return kind === TRUE
+    ? true
+    : kind === FALSE
+    ? false
+    : kind === NULL
+    ? null
+    : undefined;
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -234,15 +245,7 @@ export function decodeItems(payload: Uint8Array): Item[] {
         at += 8;
       } else if (kind === STRING) args[a] = text();
       else if (kind === BIGINT) args[a] = BigInt(text());
-      else {
-        args[a] = kind === TRUE
-          ? true
-          : kind === FALSE
-          ? false
-          : kind === NULL
-          ? null
-          : undefined;
-      }
+      else args[a] = constantOf(kind);
     }
     items.push({ seq, call, args });
   }
@@ -338,12 +341,6 @@ export function decodeResult(payload: Uint8Array): ItemResult {
     ? view.getFloat64(10)
     : kind === STRING
     ? decoder.decode(payload.subarray(10))
-    : kind === TRUE
-    ? true
-    : kind === FALSE
-    ? false
-    : kind === NULL
-    ? null
-    : undefined;
+    : constantOf(kind);
   return { seq, ok: true, value };
 }
