@@ -264,20 +264,12 @@ export class Core {
         if (!this.#backend?.waitsForExit) this.#finish(this.#reported);
         break;
       case "exit": {
-        const cause = message.error === undefined
-          ? undefined
-          : asError(decodeError(message.error));
-        const error = new WorkerDiedError(
-          cause === undefined
-            ? `${this.describe(true)} exited with code ${message.code}`
-            : `${
-              this.describe(true)
-            } died of an uncaught error: ${cause.message}`,
-          {
-            exitCode: message.code,
-            ...(cause === undefined ? {} : { reason: cause.message, cause }),
-          },
-        );
+        const error = message.error === undefined
+          ? new WorkerDiedError(
+            `${this.describe(true)} exited with code ${message.code}`,
+            { exitCode: message.code },
+          )
+          : this.#diedOf(asError(decodeError(message.error)), message.code);
         // A process still has to exit and free its channels: keep the
         // reason until it has.
         if (this.#backend?.waitsForExit) this.#dying ??= error;
@@ -306,8 +298,11 @@ export class Core {
     if (this.#uncaught === undefined || !(exit instanceof WorkerDiedError)) {
       return undefined;
     }
-    const cause = asError(decodeError(this.#uncaught));
-    const { exitCode } = exit;
+    return this.#diedOf(asError(decodeError(this.#uncaught)), exit.exitCode);
+  }
+
+  /** The death of a child by an uncaught error. */
+  #diedOf(cause: Error, exitCode: number | undefined): WorkerDiedError {
     return new WorkerDiedError(
       `${this.describe(true)} died of an uncaught error: ${cause.message}`,
       {
