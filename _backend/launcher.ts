@@ -215,17 +215,14 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
     // On a null prototype: Deno.Command's `output()` reads `env` and `cwd`
     // through the prototype chain (measured on 2.8.2; `spawn()` happens not
     // to), so a polluted Object.prototype must not be able to reach them.
-    const commandOptions: Deno.CommandOptions = Object.assign(
-      Object.create(null),
-      {
-        args: options.args(paths),
-        // Only the "thread" orphan guard reads stdin, and only for its end.
-        stdin: "piped",
-        stdout: options.onOutput ? "piped" : "inherit",
-        stderr: options.onOutput ? "piped" : "inherit",
-        ...(options.env === undefined ? {} : { env: options.env }),
-      },
-    );
+    const commandOptions: Deno.CommandOptions = own({
+      args: options.args(paths),
+      // Only the "thread" orphan guard reads stdin, and only for its end.
+      stdin: "piped",
+      stdout: options.onOutput ? "piped" : "inherit",
+      stderr: options.onOutput ? "piped" : "inherit",
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
     child = new Deno.Command(Deno.execPath(), commandOptions).spawn();
   } catch (error) {
     listener?.close();
