@@ -22,7 +22,7 @@ import {
   Worker,
 } from "./_core/abstract_worker.ts";
 import { type Kind, kindOf, registerClass } from "./_core/registry.ts";
-import { checkTimeout } from "./_core/time.ts";
+import { checkTimeout } from "./_protocol/time.ts";
 import { persistentLimits } from "./_core/options.ts";
 import type { Core } from "./_core/lifecycle.ts";
 import {

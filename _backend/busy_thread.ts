@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { within } from "../_core/time.ts";
+import { within } from "../_protocol/time.ts";
 import { ENTERED, IN_TARGET } from "../_protocol/thread_flags.ts";
 
 /** How long a thread found in its target's synchronous code gets to leave it or answer. */

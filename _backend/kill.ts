@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { within } from "../_core/time.ts";
+import { within } from "../_protocol/time.ts";
 
 /**
  * What {@linkcode killEscalating} needs of a process: a way to signal it and

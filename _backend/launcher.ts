@@ -27,7 +27,7 @@
  * @module
  */
 import { killEscalating } from "./kill.ts";
-import { within } from "../_core/time.ts";
+import { within } from "../_protocol/time.ts";
 import { FramedChannel } from "../_protocol/channel.ts";
 
 /** After SIGTERM, how long a child has before SIGKILL. */

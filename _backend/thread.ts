@@ -19,7 +19,7 @@ import type {
   ThreadStart,
 } from "../_protocol/messages.ts";
 import { syntheticThreadId } from "../_protocol/ids.ts";
-import { within } from "../_core/time.ts";
+import { within } from "../_protocol/time.ts";
 
 /** What `new Worker()` takes, Deno's `deno` field included. */
 type WebWorkerOptions = ConstructorParameters<typeof globalThis.Worker>[1];

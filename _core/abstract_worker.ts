@@ -7,7 +7,7 @@
  * @module
  */
 import { activeCores, Core } from "./lifecycle.ts";
-import { checkTimeout } from "./time.ts";
+import { checkTimeout } from "../_protocol/time.ts";
 import { classFor, kindOf } from "./registry.ts";
 import {
   currentHost,

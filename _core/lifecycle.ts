@@ -18,7 +18,7 @@ import type {
   ParentMessage,
 } from "../_protocol/messages.ts";
 import type { WorkerId } from "../types.ts";
-import { checkTimeout, within } from "./time.ts";
+import { checkTimeout, within } from "../_protocol/time.ts";
 
 /**
  * What a backend may tell the core, and all it may see of it: a backend

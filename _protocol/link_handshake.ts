@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { within } from "./time.ts";
 import type { FramedChannel } from "./channel.ts";
 import {
   decodeLinkFrame,
@@ -58,19 +59,12 @@ export async function handshakeWithin(
   deadlineMs: number,
   steps: () => Promise<void>,
 ): Promise<FramedChannel> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), deadlineMs);
-  });
   const work = steps();
   try {
-    const outcome = await Promise.race([work, deadline]);
-    if (outcome !== "late") return channel;
+    if (await within(work, deadlineMs)) return channel;
   } catch (error) {
     await closeSettled(channel, work);
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
   await closeSettled(channel, work);
   throw new DOMException(

@@ -1,6 +1,8 @@
 /**
  * Bounded waits: every wait in the library has a limit, and every
- * user-given duration is checked in one place.
+ * user-given duration is checked in one place. Both sides of a link use
+ * them (the parent's lifecycle, a remote link's handshake), so they live
+ * with the protocol.
  *
  * @module
  */
