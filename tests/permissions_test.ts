@@ -433,6 +433,20 @@ Deno.test("ThreadWorker never trusts a deno.json it cannot tell is in effect (is
       `import ${JSON.stringify(PARENT.href)};\n`,
     );
     const read = `--allow-read=${root},${REPO}`;
+    /** Runs the parent with `flags`: it starts a thread worker under "none". */
+    const runParent = (flags: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          ...flags,
+          `${root}/sub/parent.ts`,
+          JSON.stringify({ kind: "thread", permissions: "none" }),
+        ],
+        cwd: `${root}/sub`,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
     for (
       const flags of [
         ["--no-config", read],
@@ -440,18 +454,7 @@ Deno.test("ThreadWorker never trusts a deno.json it cannot tell is in effect (is
       ]
     ) {
       await t.step(`refused with a TypeError under ${flags[0]}`, async () => {
-        const output = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--no-prompt",
-            ...flags,
-            `${root}/sub/parent.ts`,
-            JSON.stringify({ kind: "thread", permissions: "none" }),
-          ],
-          cwd: `${root}/sub`,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
+        const output = await runParent(flags);
         const stderr = new TextDecoder().decode(output.stderr);
         assert.equal(output.code, 0, stderr);
         const report = JSON.parse(
@@ -462,18 +465,7 @@ Deno.test("ThreadWorker never trusts a deno.json it cannot tell is in effect (is
       });
     }
     await t.step("trusted when its import map is in effect", async () => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-prompt",
-          read,
-          `${root}/sub/parent.ts`,
-          JSON.stringify({ kind: "thread", permissions: "none" }),
-        ],
-        cwd: `${root}/sub`,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const output = await runParent([read]);
       const stdout = new TextDecoder().decode(output.stdout).trim();
       assert.deepEqual(
         JSON.parse(stdout),
