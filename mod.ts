@@ -23,3 +23,5 @@ export * from "./errors.ts";
 export * from "./thread.ts";
 export * from "./process.ts";
 export * from "./persistent.ts";
+export * from "./remote.ts";
+export * from "./server/mod.ts";

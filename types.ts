@@ -301,6 +301,35 @@ export interface WorkerOptions<A extends unknown[] = unknown[], R = unknown> {
   env?: Record<string, string> | undefined;
 }
 
+/**
+ * Options a remote worker takes besides every worker's.
+ *
+ * @example
+ * ```ts
+ * import type { RemoteOptions } from "jsr:@x/pyworkers";
+ *
+ * const options: RemoteOptions = { host: "127.0.0.1:6006", token: "s3cret" };
+ * console.log(options.host);
+ * ```
+ */
+export interface RemoteOptions {
+  /** The server: `["127.0.0.1", 6006]` or `"127.0.0.1:6006"` (`"[::1]:6006"`). */
+  host: readonly [string, number] | string;
+  /** The server's token. @default {the PYWORKERS_TOKEN environment variable, else none} */
+  token?: string | undefined;
+  /**
+   * Connect with TLS: `true` trusts the system's roots, `{ caCerts }`
+   * these PEM certificates.
+   */
+  tls?: true | { caCerts?: string[] } | undefined;
+  /**
+   * How often to ping the server, in ms; a server silent for 3 intervals
+   * counts as gone (the worker dies with `WorkerDiedError`).
+   * @default {5000}
+   */
+  heartbeat?: number | undefined;
+}
+
 /** Options of `terminate()`.
  *
  * @example Ask only, then wait

@@ -14,6 +14,7 @@ export {
   type ArgsOption,
   type ModuleTarget,
   type PermissionDescriptor,
+  type RemoteOptions,
   type Target,
   type TargetArgs,
   type TargetFunction,
@@ -27,3 +28,4 @@ export {
 import "./thread.ts";
 import "./process.ts";
 import "./persistent.ts";
+import "./remote.ts";

@@ -48,8 +48,10 @@ export interface LaunchPaths {
 export interface LaunchOptions {
   /** The child's `deno` arguments, given where its socket and control file are. */
   args(paths: LaunchPaths): string[];
-  /** The child's environment (default: the parent's). */
+  /** Variables added to the child's environment (the parent's, unless `clearEnv`). */
   env?: Record<string, string> | undefined;
+  /** Start the child with `env` only, not the parent's environment. */
+  clearEnv?: boolean | undefined;
   /**
    * Called with each frame the child sends, in order. If it throws, the
    * link is broken: the child is killed and `exited` carries the error.
@@ -222,6 +224,7 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
       stdout: options.onOutput ? "piped" : "inherit",
       stderr: options.onOutput ? "piped" : "inherit",
       ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.clearEnv ? { clearEnv: true } : {}),
     });
     child = new Deno.Command(Deno.execPath(), commandOptions).spawn();
   } catch (error) {

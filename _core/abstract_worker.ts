@@ -23,6 +23,7 @@ import { describeTarget } from "./target.ts";
 import { ownOptions, WORKER_OPTION_NAMES } from "./options.ts";
 import {
   type ArgsOption,
+  type RemoteOptions,
   type TerminateOptions,
   type WorkerId,
   type WorkerOptions,
@@ -148,12 +149,15 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    * process holds, or this process lacks what starting the worker needs.
    */
   constructor(options: WorkerOptions<A, R>) {
-    kindOf(new.target); // refuses the abstract classes
+    const kind = kindOf(new.target); // refuses the abstract classes
     // Own properties only, read once: what the worker runs (and restarts
     // with) cannot come from Object.prototype or change after this call.
     const own = ownOptions(
       options as WorkerOptions,
-      WORKER_OPTION_NAMES,
+      [
+        ...WORKER_OPTION_NAMES,
+        ...(kind.transport.optionNames ?? []) as (keyof WorkerOptions)[],
+      ],
       "worker options",
     );
     this.name = own.name;
@@ -177,7 +181,7 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
   static create<A extends unknown[], R>(
     this: { readonly isPersistent: true },
     type: WorkerType,
-    options: WorkerOptions<A, R>,
+    options: WorkerOptions<A, R> & Partial<RemoteOptions>,
   ): PersistentWorker<A, R>;
   /**
    * Creates a worker of the given kind.
@@ -189,7 +193,7 @@ export abstract class Worker<A extends unknown[] = unknown[], R = unknown>
    */
   static create<A extends unknown[], R>(
     type: WorkerType,
-    options: WorkerOptions<A, R> & ArgsOption<A>,
+    options: WorkerOptions<A, R> & ArgsOption<A> & Partial<RemoteOptions>,
   ): Worker<A, R>;
   static create<A extends unknown[], R>(
     type: WorkerType,

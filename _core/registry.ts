@@ -31,6 +31,8 @@ export interface Transport {
    * bytes (0 where no limit applies). Throws if they cannot be sent.
    */
   capture(args: readonly unknown[]): { args: Item["args"]; bytes: number };
+  /** The kind's own option names, besides every worker's (read as own properties too). */
+  readonly optionNames?: readonly string[];
 }
 
 /** What a worker class is: its kind, whether it is persistent, and its transport. */
@@ -107,11 +109,7 @@ export function classFor(type: WorkerType, persistent: boolean): WorkerClass {
   const cls = persistent ? entry?.persistent : entry?.oneShot;
   if (cls !== undefined && entry?.transport !== undefined) return cls;
   const known = typeof type === "number" && Object.hasOwn(WorkerType, type);
-  const why = type === WorkerType.REMOTE
-    ? " as remote workers arrive with the pyworkers server, not yet loaded"
-    : known
-    ? " as its module is not loaded"
-    : "";
+  const why = known ? " as its module is not loaded" : "";
   throw new TypeError(
     `Cannot create a ${persistent ? "persistent " : ""}worker of type ${
       known ? `WorkerType.${WorkerType[type]}` : Deno.inspect(type)

@@ -243,7 +243,12 @@ export function withSetupGrants(
   return { grant: out, revoke };
 }
 
-function covers(name: PermissionName, entry: string, value: string): boolean {
+/** Whether a grant entry `entry` of `name` covers `value` (a path below it, or the same host or name). */
+export function covers(
+  name: PermissionName,
+  entry: string,
+  value: string,
+): boolean {
   if (name === "read" || name === "write" || name === "ffi") {
     // Deno revokes every grant that is an ancestor of a revoked path, so an
     // entry that covers the setup path must be recognised however it is

@@ -14,14 +14,17 @@
  *  proof {client proof}                    ──▶    check the client's proof
  *                                          ◀──    welcome
  *  ── authenticated: JSON bodies and opaque job bytes from here on ──
- *  open {job, target, permissions, env}    ──▶    launch the job's process
+ *  open {job, target, name, permissions,    ──▶    launch the job's process
+ *        env, sender}
  *  job {job, bytes}                        ◀─▶    relayed as they are: the
  *                                                  worker protocol (V8 frames)
+ *                                          ◀──    output {job, stream, bytes}
  *  terminate {job}                         ──▶    the job's stop request
  *  kill {job}                              ──▶    SIGTERM, then SIGKILL
  *                                          ◀──    exited {job, code, signal}
- *                                          ◀──    error {job, reason}
- *  heartbeat                               ◀─▶    either side, when idle
+ *                                          ◀──    error {job, reason, name}
+ *  heartbeat                               ──▶    the client's ping, every
+ *                                          ◀──    interval; the server answers
  *  close {reason}                          ◀─▶    then the connection ends
  * ```
  *
@@ -34,7 +37,6 @@
  *
  * @module
  */
-import type { TargetSpec } from "./messages.ts";
 
 /** The link protocol's version (in hello and challenge). */
 export const LINK_VERSION = 1;
@@ -47,17 +49,36 @@ export const NONCE_BYTES = 32;
 /** Bytes in a proof (an HMAC-SHA-256). */
 export const PROOF_BYTES = 32;
 
-/** A job's permissions, as the client requests them (the server intersects them with its ceiling). */
+/**
+ * A job's permissions, as the client requests them: nothing, the server's
+ * whole ceiling, or these (each within the ceiling, or the job is refused).
+ */
 export type JobPermissions =
   | "none"
+  | "inherit"
   | { readonly [name: string]: boolean | readonly string[] };
 
-/** What the client asks the server to run. */
+/** The longest target label an open frame may carry. */
+export const MAX_TARGET_LABEL = 200;
+
+/**
+ * What the client asks the server to run. The target itself travels in
+ * the job's start message (opaque to the server); the open frame only
+ * labels it for the server's log.
+ */
 export interface OpenJob {
-  readonly target: TargetSpec;
+  /** What the job runs, for the log (a module's URL, or "a function"). */
+  readonly target: string;
+  /** The worker's name, for the log. */
+  readonly name?: string;
   readonly permissions: JobPermissions;
   readonly env?: { readonly [name: string]: string };
+  /** Whether the job's child writes results from a sender thread (it then connects twice). */
+  readonly sender?: boolean;
 }
+
+/** Which of a job's output streams an output frame carries. */
+export type OutputStream = "stdout" | "stderr";
 
 /** One frame of the link. */
 export type LinkFrame =
@@ -70,7 +91,14 @@ export type LinkFrame =
   | { type: "terminate"; job: number }
   | { type: "kill"; job: number }
   | { type: "exited"; job: number; code: number; signal: string | null }
-  | { type: "error"; job: number; reason: string }
+  | { type: "output"; job: number; stream: OutputStream; bytes: Uint8Array }
+  | {
+    type: "error";
+    job: number;
+    reason: string;
+    /** The error class the client raises (`NotCapable`, `NotFound`, ...); default `Error`. */
+    name?: string;
+  }
   | { type: "heartbeat" }
   | { type: "close"; reason: string };
 
@@ -96,6 +124,7 @@ const CODES = {
   kill: 0x13,
   exited: 0x14,
   error: 0x15,
+  output: 0x16,
   heartbeat: 0x20,
   close: 0x21,
 } as const;
@@ -117,6 +146,7 @@ const RULES: Record<FrameType, { from: LinkRole | "both"; preAuth: boolean }> =
     kill: { from: "client", preAuth: false },
     exited: { from: "server", preAuth: false },
     error: { from: "server", preAuth: false },
+    output: { from: "server", preAuth: false },
     heartbeat: { from: "both", preAuth: false },
     close: { from: "both", preAuth: true },
   };
@@ -182,8 +212,18 @@ export function encodeLinkFrame(frame: LinkFrame): Uint8Array {
         code: frame.code,
         signal: frame.signal,
       });
+    case "output": {
+      const [out, view] = withHeader("output", 5 + frame.bytes.length);
+      view.setUint32(1, frame.job);
+      out[5] = frame.stream === "stdout" ? 1 : 2;
+      out.set(frame.bytes, 6);
+      return out;
+    }
     case "error":
-      return jsonFrame("error", frame.job, { reason: frame.reason });
+      return jsonFrame("error", frame.job, {
+        reason: frame.reason,
+        ...(frame.name === undefined ? {} : { name: frame.name }),
+      });
     case "close":
       return jsonFrame("close", undefined, { reason: frame.reason });
   }
@@ -298,10 +338,27 @@ export function decodeLinkFrame(
         signal: json.signal as string | null,
       };
     }
+    case "output": {
+      atLeast(5);
+      const stream = body[4] === 1 ? "stdout" : body[4] === 2 ? "stderr" : "";
+      if (stream === "") {
+        throw new LinkError(`Cannot decode an output frame: bad stream`);
+      }
+      return { type, job: view.getUint32(0), stream, bytes: body.slice(5) };
+    }
     case "error": {
       atLeast(4);
       const json = jsonBody(type, body.subarray(4));
-      return { type, job: view.getUint32(0), reason: reasonOf(type, json) };
+      const name = own(json, "name");
+      if (name !== undefined && typeof name !== "string") {
+        throw new LinkError("Cannot decode an error frame: bad name");
+      }
+      return {
+        type,
+        job: view.getUint32(0),
+        reason: reasonOf(type, json),
+        ...(name === undefined ? {} : { name }),
+      };
     }
     case "close":
       return { type, reason: reasonOf(type, jsonBody(type, body)) };
@@ -361,18 +418,16 @@ function checkOpen(json: Record<string, unknown>): OpenJob {
     throw new LinkError(`Cannot decode an open frame: bad ${what}`);
   };
   const target = own(json, "target");
-  const [kind, source, module, name] = ["kind", "source", "module", "name"]
-    .map((key) => own(target, key));
-  let spec: TargetSpec;
-  if (kind === "source" && typeof source === "string") {
-    spec = { kind, source };
-  } else if (
-    kind === "module" && typeof module === "string" && typeof name === "string"
-  ) spec = { kind, module, name };
-  else return bad("target");
+  if (typeof target !== "string" || target.length > MAX_TARGET_LABEL) {
+    bad("target");
+  }
+  const name = own(json, "name");
+  if (name !== undefined && typeof name !== "string") bad("name");
+  const sender = own(json, "sender");
+  if (sender !== undefined && typeof sender !== "boolean") bad("sender");
   const permissions = own(json, "permissions");
   let grant: JobPermissions;
-  if (permissions === "none") grant = "none";
+  if (permissions === "none" || permissions === "inherit") grant = permissions;
   else if (
     typeof permissions === "object" && permissions !== null &&
     !Array.isArray(permissions)
@@ -388,14 +443,48 @@ function checkOpen(json: Record<string, unknown>): OpenJob {
     grant = out;
   } else return bad("permissions");
   const env = own(json, "env");
-  if (env === undefined) return { target: spec, permissions: grant };
   if (
-    typeof env !== "object" || env === null || Array.isArray(env) ||
-    !Object.values(env).every((v) => typeof v === "string")
+    env !== undefined &&
+    (typeof env !== "object" || env === null || Array.isArray(env) ||
+      !Object.values(env).every((v) => typeof v === "string"))
   ) bad("env");
   return {
-    target: spec,
+    target: target as string,
+    ...(name === undefined ? {} : { name: name as string }),
     permissions: grant,
-    env: Object.fromEntries(Object.entries(env as Record<string, string>)),
+    // Plain copies of own entries: whoever reads them uses Object.entries.
+    ...(env === undefined
+      ? {}
+      : { env: Object.fromEntries(Object.entries(env as object)) }),
+    ...(sender === undefined ? {} : { sender: sender as boolean }),
   };
+}
+
+/** Bytes before a job frame's payload: its type and its job. */
+export const JOB_HEADER_BYTES = 5;
+
+/**
+ * The header of a job frame for `job`: sent as the first part of a frame
+ * whose other parts are the payload, so that a large payload is never
+ * copied to be relayed.
+ */
+export function jobHeader(job: number): Uint8Array {
+  const [out, view] = withHeader("job", 4);
+  view.setUint32(1, job);
+  return out;
+}
+
+/**
+ * The job and payload of a job frame, without copying it (the hot path of
+ * relaying), or undefined for any other frame. Only valid after
+ * authentication.
+ */
+export function jobFrameOf(
+  payload: Uint8Array,
+): { job: number; bytes: Uint8Array } | undefined {
+  if (payload[0] !== CODES.job || payload.length < JOB_HEADER_BYTES) {
+    return undefined;
+  }
+  const view = new DataView(payload.buffer, payload.byteOffset, 5);
+  return { job: view.getUint32(1), bytes: payload.subarray(JOB_HEADER_BYTES) };
 }

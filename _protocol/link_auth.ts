@@ -23,10 +23,16 @@ export function newNonce(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
 }
 
+/**
+ * The key of a server without a token (loopback only): Web Crypto refuses
+ * an empty HMAC key, and the handshake stays the same either way.
+ */
+const NO_TOKEN_KEY = "pyworkers: no token";
+
 function key(token: string, usage: KeyUsage): Promise<CryptoKey> {
   return crypto.subtle.importKey(
     "raw",
-    encoder.encode(token),
+    encoder.encode(token === "" ? NO_TOKEN_KEY : token),
     { name: "HMAC", hash: "SHA-256" },
     false,
     [usage],

@@ -102,7 +102,12 @@ class ExactDeserializer extends DefaultDeserializer {
 
 /** Inverse of {@linkcode serializeMessage}. */
 export function deserializeMessage<T>(bytes: Uint8Array): T {
-  const deserializer = new ExactDeserializer(bytes);
+  // node:v8's deserializer misreads typed arrays in a view that does not
+  // start its buffer (a remote job's bytes follow the link's job header):
+  // such a view is copied first.
+  const deserializer = new ExactDeserializer(
+    bytes.byteOffset === 0 ? bytes : bytes.slice(),
+  );
   deserializer.readHeader();
   return deserializer.readValue() as T;
 }

@@ -58,9 +58,11 @@ const ALLOWED: Record<string, string[]> = {
     "persistent.ts",
   ],
   _backend: ["_core", "_protocol", "_permissions", "errors.ts", "types.ts"],
-  // The server runs jobs with the process backend; only its public
-  // server/mod.ts (to come) is imported from outside.
+  // The server runs jobs with the process backend (and spawnServer runs
+  // it in a ProcessWorker); only its public server/mod.ts is imported from
+  // outside.
   server: [
+    "process.ts",
     "_core",
     "_backend",
     "_protocol",

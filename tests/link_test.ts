@@ -46,9 +46,11 @@ const FRAMES: [LinkFrame, "client" | "server", boolean][] = [
       type: "open",
       job: 7,
       open: {
-        target: { kind: "module", module: "jsr:@x/y", name: "default" },
+        target: "jsr:@x/y#default",
+        name: "w",
         permissions: { read: ["/tmp"], net: false },
         env: { A: "1" },
+        sender: true,
       },
     },
     "client",
@@ -59,8 +61,8 @@ const FRAMES: [LinkFrame, "client" | "server", boolean][] = [
       type: "open",
       job: 8,
       open: {
-        target: { kind: "source", source: "(x) => x" },
-        permissions: "none",
+        target: "a function",
+        permissions: "inherit",
       },
     },
     "client",
@@ -78,6 +80,26 @@ const FRAMES: [LinkFrame, "client" | "server", boolean][] = [
   [{ type: "exited", job: 1, code: 0, signal: null }, "server", true],
   [
     { type: "error", job: 1, reason: "Cannot grant net: beyond the ceiling" },
+    "server",
+    true,
+  ],
+  [
+    {
+      type: "error",
+      job: 2,
+      reason: "Cannot grant net as it is beyond the ceiling",
+      name: "NotCapable",
+    },
+    "server",
+    true,
+  ],
+  [
+    { type: "output", job: 4, stream: "stderr", bytes: Uint8Array.of(1, 2) },
+    "server",
+    true,
+  ],
+  [
+    { type: "output", job: 4, stream: "stdout", bytes: new Uint8Array() },
     "server",
     true,
   ],
@@ -187,7 +209,7 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
         type: "open",
         job: 1,
         open: {
-          target: { kind: "module", module: "x", name: "y" },
+          target: "x#y",
           permissions: { root: true },
         },
       }),
@@ -199,7 +221,7 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
         type: "open",
         job: 1,
         open: {
-          target: { kind: "eval" } as never,
+          target: "x".repeat(201),
           permissions: "none",
         },
       }),
@@ -211,8 +233,8 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
         type: "open",
         job: 1,
         open: {
-          target: { kind: "source", source: "x" },
-          permissions: "inherit" as never,
+          target: "x",
+          permissions: "all" as never,
         },
       }),
       authed,
@@ -223,7 +245,7 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
         type: "open",
         job: 1,
         open: {
-          target: { kind: "source", source: "x" },
+          target: "x",
           permissions: "none",
           env: { A: 1 } as never,
         },
@@ -259,7 +281,7 @@ Deno.test("decodeLinkFrame() reads an open frame's own properties only", () => {
       encodeLinkFrame({
         type: "open",
         job: 1,
-        open: { target: { kind: "source", source: "x" }, permissions: "none" },
+        open: { target: "x", permissions: "none" },
       }),
       { from: "client", authenticated: true },
     );

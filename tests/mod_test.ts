@@ -6,9 +6,13 @@ Deno.test("mod.ts exports exactly the public names", () => {
     "AuthenticationError",
     "PERSISTENT_WINDOW",
     "PersistentProcessWorker",
+    "PersistentRemoteWorker",
     "PersistentThreadWorker",
     "PersistentWorker",
     "ProcessWorker",
+    "RemoteServer",
+    "RemoteWorker",
+    "SpawnedServer",
     "ThreadWorker",
     "Worker",
     "WorkerClosedError",
@@ -16,5 +20,6 @@ Deno.test("mod.ts exports exactly the public names", () => {
     "WorkerTerminatedError",
     "WorkerType",
     "autocloseActiveChildren",
+    "spawnServer",
   ]);
 });

@@ -1,0 +1,420 @@
+/**
+ * The remote transport: one TCP (or TLS) link per worker to a pyworkers
+ * server, which runs the worker as a job in its own `deno` child
+ * (server/_job.ts) and relays that child's frames as they are. The bytes
+ * inside job frames are exactly a process worker's (child_wire.ts).
+ *
+ * ```
+ *  client (this file)                 server                job's child
+ *  ──────                             ──────                ───────────
+ *  connect, handshake (remote_link.ts) ─▶ acceptLink
+ *  open {permissions, env, ...}  ───▶  grant ∩ ceiling, launch ─▶
+ *  job {start}, job {items} ...  ───▶  relayed ───────────────▶
+ *                                ◀───  job {ready, results, done} ◀──
+ *                                ◀───  output {stdout|stderr}  ◀── prints
+ *  terminate  ─── job {terminate} + terminate ─▶ control file ─▶
+ *  kill       ─── kill ────────────▶  SIGTERM, then SIGKILL
+ *                                ◀───  exited {code, signal}
+ *  heartbeat every interval ──────▶  answered; silence past 3 intervals
+ *                                     ends the worker (WorkerDiedError)
+ * ```
+ *
+ * @module
+ */
+import type { Backend, BackendSink } from "../_core/lifecycle.ts";
+import type { Transport } from "../_core/registry.ts";
+import {
+  captureArgs,
+  checkEnv,
+  decodeChildFrame,
+  diedError,
+  encodeParentMessage,
+  encodeStart,
+  usesSender,
+} from "./child_wire.ts";
+import { connectLink } from "./remote_link.ts";
+import { AuthenticationError, WorkerDiedError } from "../errors.ts";
+import { serializeError } from "../_protocol/v8.ts";
+import type { FramedChannel } from "../_protocol/channel.ts";
+import {
+  decodeLinkFrame,
+  encodeLinkFrame,
+  jobFrameOf,
+  jobHeader,
+  type JobPermissions,
+  type LinkFrame,
+  MAX_TARGET_LABEL,
+} from "../_protocol/link.ts";
+import type { StartMessage } from "../_protocol/messages.ts";
+import type {
+  PermissionDescriptor,
+  RemoteOptions,
+  WorkerOptions,
+} from "../types.ts";
+import { checkTimeout } from "../_protocol/time.ts";
+
+/** The default port of `deno task server`. */
+export const DEFAULT_PORT = 6006;
+
+/** How often a client pings its server by default, in ms. */
+export const HEARTBEAT_MS = 5000;
+
+/** Silent intervals after which the server counts as gone. */
+const SILENT_INTERVALS = 3;
+
+/** The names of {@linkcode RemoteOptions}, read as own properties only. */
+export const REMOTE_OPTION_NAMES = [
+  "host",
+  "token",
+  "tls",
+  "heartbeat",
+] as const;
+
+/** Reads a `host` option. */
+export function parseHost(host: unknown): { hostname: string; port: number } {
+  const bad = (why: string): never => {
+    throw new TypeError(
+      `Cannot use ${
+        Deno.inspect(host)
+      } as host: ${why} (e.g. "127.0.0.1:6006" or ["127.0.0.1", 6006])`,
+    );
+  };
+  let hostname: unknown;
+  let port: unknown;
+  if (Array.isArray(host) && host.length === 2) [hostname, port] = host;
+  else if (typeof host === "string") {
+    const match = /^(?:\[([^\]]+)\]|([^:\[\]]+))(?::(\d+))?$/.exec(host);
+    if (match === null) return bad("expected host:port");
+    hostname = match[1] ?? match[2];
+    port = match[3] === undefined ? DEFAULT_PORT : Number(match[3]);
+  } else return bad("expected a string or a [host, port] pair");
+  if (typeof hostname !== "string" || hostname === "") {
+    return bad("expected a host name");
+  }
+  if (
+    !Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535
+  ) {
+    return bad("expected a port from 1 to 65535");
+  }
+  return { hostname, port: port as number };
+}
+
+/** The client's token: the option, else PYWORKERS_TOKEN, else none (""). */
+function tokenOf(token: unknown): string {
+  if (token !== undefined) {
+    if (typeof token !== "string") {
+      throw new TypeError(
+        `Cannot use ${Deno.inspect(token)} as token: expected a string`,
+      );
+    }
+    return token;
+  }
+  try {
+    return Deno.env.get("PYWORKERS_TOKEN") ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function tlsOf(tls: unknown): { caCerts?: string[] } | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return {};
+  const caCerts = typeof tls === "object" && tls !== null &&
+      Object.hasOwn(tls, "caCerts")
+    ? (tls as { caCerts: unknown }).caCerts
+    : undefined;
+  if (
+    (caCerts !== undefined &&
+      !(Array.isArray(caCerts) &&
+        caCerts.every((c) => typeof c === "string"))) ||
+    typeof tls !== "object" || tls === null
+  ) {
+    throw new TypeError(
+      `Cannot use ${
+        Deno.inspect(tls)
+      } as tls: expected true or { caCerts: [PEM strings] }`,
+    );
+  }
+  return caCerts === undefined ? {} : { caCerts: [...caCerts as string[]] };
+}
+
+/** The label of a target for the server's log. */
+function targetLabel(start: StartMessage): string {
+  const target = start.target;
+  const label = target.kind === "module"
+    ? `${target.module}#${target.name}`
+    : "a function";
+  return label.length > MAX_TARGET_LABEL
+    ? `${label.slice(0, MAX_TARGET_LABEL - 1)}…`
+    : label;
+}
+
+/** What a remote job asks for: nothing unless said (the server's least grant). */
+function requested(
+  permissions: PermissionDescriptor | undefined,
+): JobPermissions {
+  return permissions === undefined ? "none" : permissions;
+}
+
+/** Writes a job's output where this process's own goes. */
+function writeOutput(stream: "stdout" | "stderr", bytes: Uint8Array): void {
+  try {
+    const out = stream === "stdout" ? Deno.stdout : Deno.stderr;
+    for (let done = 0; done < bytes.length;) {
+      done += out.writeSync(bytes.subarray(done));
+    }
+  } catch {
+    // a closed stdout loses the job's output, not the job
+  }
+}
+
+/** The one job each link carries. */
+const JOB = 1;
+
+function spawnRemote(
+  sink: BackendSink,
+  start: StartMessage,
+  options: WorkerOptions & Partial<RemoteOptions>,
+): Backend {
+  const { hostname, port } = parseHost(options.host);
+  const token = tokenOf(options.token);
+  const tls = tlsOf(options.tls);
+  const heartbeatMs = checkTimeout(
+    "heartbeat",
+    options.heartbeat ?? HEARTBEAT_MS,
+  );
+  const env = checkEnv(options.env);
+  const where = `${
+    hostname.includes(":") ? `[${hostname}]` : hostname
+  }:${port}`;
+  const header = jobHeader(JOB);
+  const early: (readonly Uint8Array[])[] = [
+    [encodeLinkFrame({
+      type: "open",
+      job: JOB,
+      open: {
+        target: targetLabel(start),
+        ...(start.name === undefined ? {} : { name: start.name }),
+        permissions: requested(options.permissions),
+        ...(env === undefined ? {} : { env: { ...env } }),
+        sender: usesSender(start),
+      },
+    })],
+    [header, encodeStart(sink, start)],
+  ];
+  let conn: Deno.Conn | undefined;
+  let channel: FramedChannel | undefined;
+  /** Set once the worker's end is known: nothing more is sent or reported. */
+  let ended = false;
+  let exitedHeard = false;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let markGone!: (note?: string) => void;
+  /** Resolves once the link is over: with a note when the job's end was not heard. */
+  const gone = new Promise<string | void>((resolve) => markGone = resolve);
+
+  const sendParts = (parts: readonly Uint8Array[]): void => {
+    if (ended) return;
+    if (channel === undefined) {
+      early.push(parts);
+      return;
+    }
+    try {
+      channel.sendParts(parts);
+    } catch {
+      // the link broke: the read loop reports it
+    }
+  };
+  const sendControl = (frame: LinkFrame): void =>
+    sendParts([encodeLinkFrame(frame)]);
+
+  /** Ends the link; `error` is what the worker died of if it had not reported. */
+  const finish = (error: Error, note?: string): void => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    try {
+      if (channel !== undefined) channel.close();
+      else conn?.close();
+    } catch {
+      // already closed
+    }
+    markGone(note);
+    sink.exited(error);
+  };
+
+  const onFrame = (payload: Uint8Array): void => {
+    const relayed = jobFrameOf(payload);
+    if (relayed !== undefined) {
+      if (relayed.job === JOB) sink.message(decodeChildFrame(relayed.bytes));
+      return;
+    }
+    const frame = decodeLinkFrame(payload, {
+      from: "server",
+      authenticated: true,
+    });
+    switch (frame.type) {
+      case "output":
+        writeOutput(frame.stream, frame.bytes);
+        return;
+      case "exited":
+        exitedHeard = true;
+        finish(diedError(sink, frame, true));
+        return;
+      case "error":
+        finish(refusal(frame.name, frame.reason));
+        return;
+      case "close":
+        finish(
+          new WorkerDiedError(
+            `${
+              sink.describe(true)
+            } lost its server at ${where}, which closed the link: ${frame.reason}`,
+          ),
+          "the server closed the link; it ends a closed link's jobs",
+        );
+        return;
+      case "heartbeat":
+        return;
+    }
+  };
+
+  const run = async (): Promise<void> => {
+    try {
+      const at = Object.assign(Object.create(null), { hostname, port });
+      conn = tls === undefined
+        ? await Deno.connect(at)
+        : await Deno.connectTls(Object.assign(at, tls));
+    } catch (error) {
+      finish(
+        new WorkerDiedError(
+          `${sink.describe(true)} cannot reach the server at ${where}: ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        ),
+      );
+      return;
+    }
+    if (ended) {
+      conn.close();
+      return;
+    }
+    try {
+      channel = await connectLink(conn, { token });
+    } catch (error) {
+      conn = undefined; // closed by connectLink
+      finish(
+        error instanceof AuthenticationError ? error : new WorkerDiedError(
+          `${sink.describe(true)} cannot link with the server at ${where}: ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        ),
+      );
+      return;
+    }
+    if (ended) {
+      channel.close();
+      return;
+    }
+    for (const parts of early.splice(0)) channel.sendParts(parts);
+    let lastHeard = Date.now();
+    heartbeat = setInterval(() => {
+      const silent = Date.now() - lastHeard;
+      if (silent > SILENT_INTERVALS * heartbeatMs) {
+        finish(
+          new WorkerDiedError(
+            `${
+              sink.describe(true)
+            } lost its server at ${where}: nothing heard for ${silent} ms`,
+          ),
+          "the server went silent",
+        );
+      } else sendControl({ type: "heartbeat" });
+    }, heartbeatMs);
+    try {
+      for (;;) {
+        const payload = await channel.next();
+        if (payload === null) break;
+        lastHeard = Date.now();
+        onFrame(payload);
+        for (
+          let next = channel.take();
+          next !== undefined;
+          next = channel.take()
+        ) {
+          onFrame(next);
+        }
+      }
+      finish(
+        new WorkerDiedError(
+          `${
+            sink.describe(true)
+          } lost its server at ${where}: the connection closed`,
+        ),
+        "the connection to the server closed",
+      );
+    } catch (error) {
+      finish(
+        new WorkerDiedError(
+          `${sink.describe(true)} lost its server at ${where}: ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        ),
+        "the link to the server broke",
+      );
+    }
+  };
+  run();
+
+  return {
+    waitsForExit: true,
+    send(message) {
+      sendParts([header, ...encodeParentMessage(message)]);
+    },
+    requestTerminate() {
+      this.send({ t: "terminate" });
+      sendControl({ type: "terminate", job: JOB });
+    },
+    async kill() {
+      if (!ended) {
+        if (channel === undefined) {
+          // Not linked yet: dropping the connection is the kill (a server
+          // ends a lost client's jobs).
+          finish(
+            new WorkerDiedError(`${sink.describe(true)} was killed`),
+          );
+        } else sendControl({ type: "kill", job: JOB });
+      }
+      const note = await gone;
+      return exitedHeard ? undefined : note ?? undefined;
+    },
+    release() {
+      if (!ended) {
+        ended = true;
+        clearInterval(heartbeat);
+        channel?.close();
+        markGone();
+      }
+    },
+  };
+}
+
+/** The error a server's refusal of a job becomes: its class by name. */
+function refusal(name: string | undefined, reason: string): Error {
+  const DenoError = name !== undefined && Object.hasOwn(Deno.errors, name)
+    ? (Deno.errors as unknown as Record<string, ErrorConstructor>)[name]
+    : undefined;
+  return DenoError === undefined
+    ? new WorkerDiedError(reason)
+    : new DenoError(reason);
+}
+
+/** How remote workers are started. */
+export const remoteTransport: Transport = {
+  spawn: spawnRemote as Transport["spawn"],
+  cloneError: serializeError,
+  capture: captureArgs,
+  optionNames: REMOTE_OPTION_NAMES,
+};

@@ -1,0 +1,69 @@
+/**
+ * One job on the server: a process worker's child started by the launcher
+ * (_backend/launcher.ts) with the job's grant, whose frames are relayed to
+ * and from its client as they are (the server never deserializes them).
+ *
+ * @module
+ */
+import { type LaunchedProcess, launchProcess } from "../_backend/launcher.ts";
+import { childCommand } from "../_backend/process_command.ts";
+import type { FullGrant } from "../_permissions/grants.ts";
+import type { OutputStream } from "../_protocol/link.ts";
+
+import { BOOTSTRAP } from "../_backend/child_wire.ts";
+
+/** Variables a job never sees, whatever its grant: the server's own secret. */
+const WITHHELD_ENV = ["PYWORKERS_TOKEN"];
+
+/** How to start one job. */
+export interface JobLaunch {
+  readonly grant: FullGrant;
+  /** Variables the client added to the job's environment. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Whether the child writes results from a sender thread (two connections). */
+  readonly sender: boolean;
+  /** Each frame the job's child sends. */
+  onFrame(frame: Uint8Array): void;
+  /** Each chunk the job's child prints. */
+  onOutput(stream: OutputStream, chunk: Uint8Array): void;
+}
+
+/**
+ * The server's environment without what a job must not see, or undefined
+ * when this process may not read it (the job then gets it as Deno gives
+ * it, which this process could not have read either).
+ */
+function jobEnvironment(
+  added: Readonly<Record<string, string>> | undefined,
+): Record<string, string> | undefined {
+  let base: Record<string, string>;
+  try {
+    base = Deno.env.toObject();
+  } catch {
+    return undefined;
+  }
+  for (const name of WITHHELD_ENV) delete base[name];
+  return Object.assign(Object.create(null), base, added);
+}
+
+/**
+ * Starts a job's child. Throws (synchronously) if it cannot be started: a
+ * grant this server does not hold, or a failed spawn.
+ */
+export function launchJob(job: JobLaunch): LaunchedProcess {
+  const env = jobEnvironment(job.env);
+  return launchProcess({
+    args: (paths) => [
+      ...childCommand({ permissions: job.grant }, {
+        ...paths,
+        bootstrap: BOOTSTRAP,
+      }).args,
+      ...(job.sender ? ["sender"] : []),
+    ],
+    connections: job.sender ? 2 : 1,
+    env: env ?? (job.env === undefined ? undefined : { ...job.env }),
+    clearEnv: env !== undefined,
+    onFrame: job.onFrame,
+    onOutput: job.onOutput,
+  });
+}

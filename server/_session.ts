@@ -1,0 +1,280 @@
+/**
+ * One authenticated client, seen from the server: the frames it sends,
+ * its jobs (each its own child process, server/_job.ts), and its liveness.
+ * A session ends when its client closes, breaks the link's rules or goes
+ * silent, and then none of its jobs outlives it.
+ *
+ * @module
+ */
+import type { LaunchedProcess } from "../_backend/launcher.ts";
+import type { FramedChannel } from "../_protocol/channel.ts";
+import {
+  decodeLinkFrame,
+  encodeLinkFrame,
+  jobFrameOf,
+  jobHeader,
+  type LinkFrame,
+  type OpenJob,
+} from "../_protocol/link.ts";
+import { grantWithinCeiling } from "../_permissions/ceiling.ts";
+import type { FullGrant } from "../_permissions/grants.ts";
+import type { PermissionDescriptor } from "../types.ts";
+import { launchJob } from "./_job.ts";
+import { within } from "../_protocol/time.ts";
+
+/** How many bytes of a job's output may wait for a slow client before more is dropped. */
+const OUTPUT_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+/** How long a job asked to stop at a session's end gets before it is killed. */
+const END_GRACE_MS = 1000;
+
+/** What a session needs from its server. */
+export interface SessionHost {
+  readonly ceiling: FullGrant;
+  /** The longest a client may stay silent (it pings; see remote.ts). */
+  readonly silenceMs: number;
+  /** Logs a line (the server adds the time). */
+  log(line: string): void;
+  /** Logs a line only when verbose. */
+  debug(line: string): void;
+  /** Takes one job slot for `peer`, or says why not. */
+  reserveJob(peer: string): string | undefined;
+  /** Gives back a job slot of `peer`. */
+  releaseJob(peer: string): void;
+}
+
+interface Job {
+  readonly label: string;
+  readonly child: LaunchedProcess;
+  droppedOutput: number;
+}
+
+/** One client's authenticated link. */
+export class Session {
+  readonly #channel: FramedChannel;
+  readonly #host: SessionHost;
+  /** The client's address, `host:port`. */
+  readonly peer: string;
+  /** The client's address without its port: what per-client limits count. */
+  readonly client: string;
+  readonly #jobs = new Map<number, Job>();
+  /** Jobs this session has opened, for refusing a reused number. */
+  readonly #opened = new Set<number>();
+  #lastHeard = Date.now();
+  #ending: string | undefined;
+
+  constructor(
+    channel: FramedChannel,
+    peer: { hostname: string; port: number },
+    host: SessionHost,
+  ) {
+    this.#channel = channel;
+    this.#host = host;
+    this.client = peer.hostname;
+    this.peer = peer.hostname.includes(":")
+      ? `[${peer.hostname}]:${peer.port}`
+      : `${peer.hostname}:${peer.port}`;
+  }
+
+  /** How many of its jobs are running. */
+  get jobs(): number {
+    return this.#jobs.size;
+  }
+
+  /**
+   * Serves the client until it leaves or is dropped; then ends every job
+   * and resolves with why the session ended. Never rejects.
+   */
+  async serve(): Promise<string> {
+    const watchdog = setInterval(() => {
+      const silent = Date.now() - this.#lastHeard;
+      if (silent > this.#host.silenceMs) {
+        this.end(`the client was silent for ${silent} ms`);
+      }
+    }, Math.max(10, Math.min(1000, this.#host.silenceMs / 4)));
+    let reason: string;
+    try {
+      for (;;) {
+        const payload = await this.#channel.next();
+        if (payload === null) {
+          reason = "the client closed the connection";
+          break;
+        }
+        this.#lastHeard = Date.now();
+        if (this.#ending !== undefined) continue;
+        this.#handle(payload);
+      }
+    } catch (error) {
+      reason = this.#ending ?? (error as Error).message;
+    } finally {
+      clearInterval(watchdog);
+    }
+    reason = this.#ending ?? reason;
+    this.#ending ??= reason;
+    // Its client is gone: each job is asked to stop (its ctx.signal, its
+    // finally blocks), then killed.
+    await this.#endJobs(END_GRACE_MS);
+    this.#channel.close();
+    await this.#channel.drained();
+    return reason;
+  }
+
+  /**
+   * Ends the session: tells the client why, and closes the link once that
+   * is written (serve() then ends the jobs).
+   */
+  end(reason: string): void {
+    if (this.#ending !== undefined) return;
+    this.#ending = reason;
+    this.#send({ type: "close", reason });
+    const idle = this.#channel.idle;
+    if (idle === undefined) this.#channel.close();
+    else idle.finally(() => this.#channel.close());
+  }
+
+  /**
+   * Asks every job to stop, waits up to `graceMs` for them, then kills
+   * what is left; resolves once all are gone.
+   */
+  async stopJobs(graceMs: number): Promise<void> {
+    await this.#endJobs(graceMs);
+  }
+
+  /** Resolves once every job has ended on its own, or after `timeoutMs`. */
+  async jobsEnded(timeoutMs: number): Promise<boolean> {
+    return await within(
+      Promise.all([...this.#jobs.values()].map((job) => job.child.exited)),
+      timeoutMs,
+    );
+  }
+
+  async #endJobs(graceMs: number): Promise<void> {
+    const jobs = [...this.#jobs.values()];
+    for (const job of jobs) job.child.requestStop();
+    if (graceMs > 0) {
+      await within(Promise.all(jobs.map((job) => job.child.exited)), graceMs);
+    }
+    await Promise.all(jobs.map((job) => job.child.kill()));
+  }
+
+  #send(frame: LinkFrame): void {
+    try {
+      this.#channel.send(encodeLinkFrame(frame));
+    } catch {
+      // The link broke: serve() ends when its read fails.
+    }
+  }
+
+  #handle(payload: Uint8Array): void {
+    // The hot path: a job's bytes, relayed without decoding or copying.
+    const relayed = jobFrameOf(payload);
+    if (relayed !== undefined) {
+      // A job that has just exited may still get frames sent before the
+      // client heard of it.
+      this.#jobs.get(relayed.job)?.child.send(relayed.bytes);
+      return;
+    }
+    const frame = decodeLinkFrame(payload, {
+      from: "client",
+      authenticated: true,
+    });
+    switch (frame.type) {
+      case "open":
+        return this.#open(frame.job, frame.open);
+      case "terminate":
+        this.#jobs.get(frame.job)?.child.requestStop();
+        return;
+      case "kill": {
+        const job = this.#jobs.get(frame.job);
+        if (job !== undefined) {
+          this.#host.log(`${job.label}: killed at the client's request`);
+          job.child.kill();
+        }
+        return;
+      }
+      case "heartbeat":
+        this.#send({ type: "heartbeat" });
+        return;
+      case "close":
+        this.#ending ??= `the client closed the link: ${frame.reason}`;
+        this.#channel.close();
+        return;
+    }
+  }
+
+  #open(id: number, open: OpenJob): void {
+    if (this.#opened.has(id)) {
+      this.end(`the client reused job number ${id}`);
+      return;
+    }
+    this.#opened.add(id);
+    const label = `job ${this.peer}#${id}${
+      open.name === undefined ? "" : ` ${JSON.stringify(open.name)}`
+    } (${open.target})`;
+    const refuse = (reason: string, name?: string): void => {
+      this.#host.log(`${label}: refused: ${reason}`);
+      this.#send({
+        type: "error",
+        job: id,
+        reason,
+        ...(name === undefined ? {} : { name }),
+      });
+    };
+    let grant: FullGrant;
+    try {
+      grant = grantWithinCeiling(
+        open.permissions as PermissionDescriptor,
+        this.#host.ceiling,
+      );
+    } catch (error) {
+      return refuse((error as Error).message, (error as Error).name);
+    }
+    const full = this.#host.reserveJob(this.client);
+    if (full !== undefined) return refuse(full, "Busy");
+    const header = jobHeader(id);
+    let job: Job;
+    try {
+      const child = launchJob({
+        grant,
+        env: open.env,
+        sender: open.sender === true,
+        onFrame: (frame) => this.#channel.sendParts([header, frame]),
+        onOutput: (stream, bytes) => {
+          if (this.#channel.backlog > OUTPUT_BACKLOG_BYTES) {
+            job.droppedOutput += bytes.length;
+            return;
+          }
+          this.#send({ type: "output", job: id, stream, bytes });
+        },
+      });
+      job = { label, child, droppedOutput: 0 };
+    } catch (error) {
+      this.#host.releaseJob(this.client);
+      return refuse(
+        `Cannot start the job: ${(error as Error).message}`,
+        (error as Error).name,
+      );
+    }
+    this.#jobs.set(id, job);
+    this.#host.log(`${label}: started as pid ${job.child.pid}`);
+    job.child.exited.then(({ status, error }) => {
+      this.#jobs.delete(id);
+      this.#host.releaseJob(this.client);
+      this.#host.log(
+        `${label}: ended (${
+          status.signal === null ? `code ${status.code}` : status.signal
+        })${
+          job.droppedOutput > 0
+            ? `, ${job.droppedOutput} bytes of its output dropped (slow client)`
+            : ""
+        }${error === undefined ? "" : `: ${(error as Error).message}`}`,
+      );
+      this.#send({
+        type: "exited",
+        job: id,
+        code: status.code,
+        signal: status.signal,
+      });
+    });
+  }
+}

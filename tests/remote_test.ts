@@ -1,0 +1,47 @@
+/**
+ * Remote workers against a real server (`deno run server/main.ts` in a
+ * child process, tests/_shared_server.ts): the one-shot and persistent
+ * contracts, as for threads and processes. Jobs ask for "inherit" (the
+ * server's whole ceiling, here everything) unless a test says otherwise,
+ * as the contracts' targets signal through Unix sockets.
+ */
+import {
+  PersistentRemoteWorker,
+  type PersistentWorkerOptions,
+  RemoteWorker,
+  WorkerType,
+} from "../mod.ts";
+import { contractSuite } from "./_contract.ts";
+import {
+  persistentIssue6Suite,
+  persistentSuite,
+} from "./_persistent_contract.ts";
+import { sharedServer, TOKEN } from "./_shared_server.ts";
+
+const remote = { host: sharedServer.address, token: TOKEN };
+
+contractSuite(
+  "RemoteWorker",
+  WorkerType.REMOTE,
+  (options) =>
+    new RemoteWorker({ permissions: "inherit", ...options, ...remote }),
+);
+persistentSuite(
+  "PersistentRemoteWorker",
+  WorkerType.REMOTE,
+  (options) =>
+    new PersistentRemoteWorker({
+      permissions: "inherit",
+      ...options as PersistentWorkerOptions,
+      ...remote,
+    }) as never,
+);
+persistentIssue6Suite(
+  "PersistentRemoteWorker",
+  (options) =>
+    new PersistentRemoteWorker({
+      permissions: "inherit",
+      ...options as PersistentWorkerOptions,
+      ...remote,
+    }) as never,
+);
