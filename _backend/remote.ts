@@ -195,6 +195,9 @@ function spawnRemote(
       open: {
         target: targetLabel(start),
         ...(start.name === undefined ? {} : { name: start.name }),
+        ...(start.target.kind === "module"
+          ? { module: start.target.module }
+          : {}),
         permissions: requested(options.permissions),
         ...(env === undefined ? {} : { env: { ...env } }),
         sender: usesSender(start),

@@ -49,6 +49,26 @@ interface Job {
   droppedOutput: number;
 }
 
+/**
+ * Why a module target cannot be imported here, or undefined: a `file:`
+ * module must exist on this server (the client resolved it against its
+ * own working directory). Other specifiers (`https:`, `jsr:`, `npm:`) are
+ * left to the job's import, which names what failed.
+ */
+function missingModule(module: string | undefined): string | undefined {
+  if (module === undefined || !module.startsWith("file:")) return undefined;
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(module).pathname);
+    if (Deno.statSync(path).isFile) return undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return undefined;
+  }
+  return `Cannot run module ${module} on this server as it does not exist ` +
+    `here: a module target must be importable on the server (https:, ` +
+    `jsr: or npm:, or a file: path that exists there)`;
+}
+
 /** One client's authenticated link. */
 export class Session {
   readonly #channel: FramedChannel;
@@ -220,6 +240,8 @@ export class Session {
         ...(name === undefined ? {} : { name }),
       });
     };
+    const missing = missingModule(open.module);
+    if (missing !== undefined) return refuse(missing, "NotFound");
     let grant: FullGrant;
     try {
       grant = grantWithinCeiling(

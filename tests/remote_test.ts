@@ -5,6 +5,7 @@
  * server's whole ceiling, here everything) unless a test says otherwise,
  * as the contracts' targets signal through Unix sockets.
  */
+import assert from "node:assert/strict";
 import {
   PersistentRemoteWorker,
   type PersistentWorkerOptions,
@@ -45,3 +46,16 @@ persistentIssue6Suite(
       ...remote,
     }) as never,
 );
+
+Deno.test("RemoteWorker refuses a file: module that does not exist on the server, saying where targets must be importable", async () => {
+  const path = `/nonexistent-${crypto.randomUUID()}/x.ts`;
+  await using worker = new RemoteWorker({
+    target: { module: `file://${path}`, name: "square" },
+    args: [3],
+    ...remote,
+  });
+  await worker.wait(10_000);
+  assert.ok(worker.error instanceof Deno.errors.NotFound, String(worker.error));
+  assert.match(worker.error.message, /does not exist here/);
+  assert.match(worker.error.message, /importable on the server/);
+});
