@@ -21,12 +21,16 @@ import type { FullGrant } from "../_permissions/grants.ts";
 import type { PermissionDescriptor } from "../types.ts";
 import { launchJob } from "./_job.ts";
 import { within } from "../_protocol/time.ts";
+import { serializeMessage } from "../_protocol/v8.ts";
 
 /** How many bytes of a job's output may wait for a slow client before more is dropped. */
 const OUTPUT_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 /** How long a job asked to stop at a session's end gets before it is killed. */
 const END_GRACE_MS = 1000;
+
+/** The worker protocol's stop request, as the job's child reads it. */
+const TERMINATE_FRAME = serializeMessage({ t: "terminate" });
 
 /** What a session needs from its server. */
 export interface SessionHost {
@@ -170,7 +174,12 @@ export class Session {
 
   async #endJobs(graceMs: number): Promise<void> {
     const jobs = [...this.#jobs.values()];
-    for (const job of jobs) job.child.requestStop();
+    for (const job of jobs) {
+      // The graceful rung, as a client's terminate(): the message aborts
+      // the target's ctx.signal, the control file reaches a busy loop.
+      job.child.send(TERMINATE_FRAME);
+      job.child.requestStop();
+    }
     if (graceMs > 0) {
       await within(Promise.all(jobs.map((job) => job.child.exited)), graceMs);
     }
