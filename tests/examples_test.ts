@@ -133,3 +133,22 @@ Deno.test("examples/persistent.ts prints each worker's count and results, the re
     "3 [ 4, 25, 64 ]",
   ]);
 });
+
+Deno.test("README.md's code blocks run as written (deno test --doc README.md)", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--doc", "README.md"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  const out = decoder.decode(stdout);
+  assert.equal(code, 0, `${out}\n${decoder.decode(stderr)}`);
+  // The examples with all three kinds print what the README says.
+  assert.match(out, /^1 4 9$/m);
+  assert.match(
+    out,
+    /^4 \[ 0, 9, 36, 81 \]\n3 \[ 1, 16, 49 \]\n3 \[ 4, 25, 64 \]$/m,
+  );
+});
