@@ -145,10 +145,18 @@ Deno.test("README.md's code blocks run as written (deno test --doc README.md)", 
   const decoder = new TextDecoder();
   const out = decoder.decode(stdout);
   assert.equal(code, 0, `${out}\n${decoder.decode(stderr)}`);
-  // The examples with all three kinds print what the README says.
-  assert.match(out, /^1 4 9$/m);
-  assert.match(
-    out,
-    /^4 \[ 0, 9, 36, 81 \]\n3 \[ 1, 16, 49 \]\n3 \[ 4, 25, 64 \]$/m,
-  );
+  // The blocks with all three kinds print what the README says (among the
+  // spawned servers' log lines; a block guarded by import.meta.main is only
+  // type-checked there, and run above as its examples/ file).
+  const lines = out.split("\n");
+  for (
+    const line of [
+      "1 4 9",
+      "4 [ 0, 9, 36, 81 ]",
+      "3 [ 1, 16, 49 ]",
+      "3 [ 4, 25, 64 ]",
+    ]
+  ) {
+    assert.ok(lines.includes(line), `no line ${line} in:\n${out}`);
+  }
 });
