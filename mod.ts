@@ -25,4 +25,3 @@ export * from "./process.ts";
 export * from "./persistent.ts";
 export * from "./remote.ts";
 export * from "./server/mod.ts";
-export * from "./server/ssh.ts";
