@@ -98,8 +98,8 @@ async function eachLine(
 
 /**
  * Starts a server on `destination` over ssh; resolves once it listens.
- * ssh must log in without a prompt (a key, an agent), and the host needs
- * `deno` and the server's code (see `command`).
+ * ssh must log in without a prompt (a key, an agent) to a POSIX shell, and
+ * the host needs `deno` and the server's code (see `command`).
  *
  * @example A server on this machine's own sshd (here only a sketch)
  * ```ts ignore
@@ -120,6 +120,7 @@ async function eachLine(
  *
  * @param options Where, how to log in, the token and the server's flags.
  * @returns The running server, with its `address`.
+ * @throws {TypeError} If an option is malformed.
  * @throws {Error} If ssh or the server ends before it listens (with what
  * they wrote to stderr), or it does not listen within 30 s.
  */
@@ -132,9 +133,14 @@ export async function sshServer(options: SshServerOptions): Promise<SshServer> {
       } as destination: expected "host" or "user@host"`,
     );
   }
-  if (own.token !== undefined && typeof own.token !== "string") {
+  if (
+    own.token !== undefined &&
+    (typeof own.token !== "string" || /[\r\n]/.test(own.token))
+  ) {
     throw new TypeError(
-      `Cannot use ${Deno.inspect(own.token)} as token: expected a string`,
+      `Cannot use ${
+        Deno.inspect(own.token)
+      } as token: expected a string of one line`,
     );
   }
   const host = hostOf(own.destination);
