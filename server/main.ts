@@ -26,6 +26,9 @@ const PERMISSIONS = [
   "import",
 ] as const;
 
+/** What a bare `--allow-<name>` becomes while parsing (no flag value can hold a NUL). */
+const ALL = "\0all";
+
 const HELP = `Usage: deno task server [options]
 
 Runs remote workers' jobs, each in its own subprocess, for clients that
@@ -61,9 +64,13 @@ export function parseServerArgs(
   env: (name: string) => string | undefined,
 ): (RemoteServerOptions & { lifeline?: boolean }) | "help" {
   const { values } = parseArgs({
-    // A bare --allow-read grants all of it, as for deno itself.
+    // A bare --allow-read grants all of it, as for deno itself; it is
+    // marked so that an empty --allow-read= (an unset variable) cannot
+    // pass for it.
     args: args.map((arg) =>
-      /^--allow-[a-z]+$/.test(arg) && arg !== "--allow-all" ? `${arg}=` : arg
+      /^--allow-[a-z]+$/.test(arg) && arg !== "--allow-all"
+        ? `${arg}=${ALL}`
+        : arg
     ),
     strict: true,
     allowPositionals: false,
@@ -107,7 +114,13 @@ export function parseServerArgs(
     for (const name of PERMISSIONS) {
       const value = values[`allow-${name}`];
       if (value === undefined) continue;
-      grant[name] = value === "" ? true : String(value).split(",");
+      if (value === "") {
+        throw new TypeError(
+          `Cannot use --allow-${name}= with an empty value (an unset ` +
+            `variable?): give --allow-${name} for all of it, or a list`,
+        );
+      }
+      grant[name] = value === ALL ? true : String(value).split(",");
     }
     if (Object.keys(grant).length > 0) permissions = grant;
   }
