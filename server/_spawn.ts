@@ -20,6 +20,7 @@ const NAMES = [
   "token",
   "cert",
   "key",
+  "plaintext",
   "permissions",
   "maxConnections",
   "maxJobs",

@@ -40,6 +40,9 @@ Options:
   --port <n>                Port (default 6006; 0 picks a free one)
   --token <secret>          Shared token (default: $PYWORKERS_TOKEN)
   --cert <file> --key <file>  Serve TLS with this PEM certificate and key
+                            (required beyond loopback, unless --plaintext)
+  --plaintext               Serve beyond loopback without TLS (anyone on
+                            the network path can read and rewrite jobs)
   --allow-<name>[=<list>]   What jobs may be granted at most (read, write,
                             net, env, run, ffi, sys, import; -A for all;
                             default: nothing)
@@ -80,6 +83,7 @@ export function parseServerArgs(
       token: { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
+      plaintext: { type: "boolean" },
       "allow-all": { type: "boolean", short: "A" },
       ...Object.fromEntries(
         PERMISSIONS.map((name) => [`allow-${name}`, { type: "string" }]),
@@ -138,6 +142,7 @@ export function parseServerArgs(
   set("token", (values.token as string | undefined) ?? env("PYWORKERS_TOKEN"));
   set("cert", values.cert as string | undefined);
   set("key", values.key as string | undefined);
+  set("plaintext", values.plaintext === true ? true : undefined);
   set("maxConnections", number("max-connections"));
   set("maxJobs", number("max-jobs"));
   set("maxJobsPerClient", number("max-jobs-per-client"));

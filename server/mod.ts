@@ -37,6 +37,12 @@ export interface RemoteServerOptions {
   /** The PEM private key file of `cert`. */
   key?: string;
   /**
+   * Serve beyond loopback without TLS: anyone on the network path can then
+   * read and rewrite jobs (the token still keeps strangers from starting
+   * them). @default {false}
+   */
+  plaintext?: boolean;
+  /**
    * The most any job may be granted (its client asks within it). "inherit"
    * is everything this server holds. @default {"none"}
    */
@@ -83,6 +89,7 @@ const OPTION_NAMES = [
   "token",
   "cert",
   "key",
+  "plaintext",
   "permissions",
   "maxConnections",
   "maxJobs",
@@ -95,6 +102,9 @@ const OPTION_NAMES = [
   "log",
   "verbose",
 ] as const;
+
+/** The shortest token a server beyond loopback accepts. */
+const MIN_REMOTE_TOKEN_LENGTH = 16;
 
 /** Whether `host` is a loopback address (or a name for one). */
 function isLoopback(host: string): boolean {
@@ -210,8 +220,29 @@ export class RemoteServer {
           "or listen on 127.0.0.1",
       );
     }
+    if (
+      !isLoopback(this.#host) && this.#token.length < MIN_REMOTE_TOKEN_LENGTH
+    ) {
+      throw new TypeError(
+        `Cannot listen on ${this.#host} with a token of ${this.#token.length} ` +
+          `characters: beyond loopback a token needs at least ` +
+          `${MIN_REMOTE_TOKEN_LENGTH} (anyone who sees one handshake can ` +
+          "try guesses offline)",
+      );
+    }
     if ((own.cert === undefined) !== (own.key === undefined)) {
       throw new TypeError("Cannot serve TLS with only one of cert and key");
+    }
+    if (
+      !isLoopback(this.#host) && own.cert === undefined &&
+      own.plaintext !== true
+    ) {
+      throw new TypeError(
+        `Cannot listen on ${this.#host} without TLS: the token proves who ` +
+          "connects, but only TLS keeps anyone on the network path from " +
+          "reading or rewriting the jobs that follow. Give --cert and " +
+          "--key, or --plaintext on a network you trust",
+      );
     }
     this.#tls = own.cert === undefined
       ? undefined

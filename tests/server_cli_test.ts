@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parseServerArgs } from "../server/main.ts";
+import { RemoteServer } from "../mod.ts";
 
 const noEnv = (): undefined => undefined;
 
@@ -21,7 +22,9 @@ Deno.test("parseServerArgs() reads a bare --allow-<name> as all of it and a list
 });
 
 Deno.test("parseServerArgs() refuses an empty --allow-<name>= value instead of granting all of it (trial 4)", () => {
-  for (const name of ["read", "write", "net", "env", "run", "ffi", "sys", "import"]) {
+  for (
+    const name of ["read", "write", "net", "env", "run", "ffi", "sys", "import"]
+  ) {
     assert.throws(
       () => parseServerArgs([`--allow-${name}=`], noEnv),
       (error: Error) => {
@@ -39,4 +42,25 @@ Deno.test("parseServerArgs() reads -A as the whole ceiling and no flag as none",
   const none = parseServerArgs([], noEnv);
   assert.equal(all !== "help" && all.permissions, "inherit");
   assert.equal(none !== "help" && none.permissions, "none");
+});
+
+Deno.test("RemoteServer refuses to listen beyond loopback without TLS unless told plaintext, or with a short token (trial 4)", async () => {
+  const token = "a-token-of-24-characters";
+  assert.throws(
+    () => new RemoteServer({ host: "0.0.0.0", token, log: () => {} }),
+    /without TLS.*--plaintext/,
+  );
+  assert.throws(
+    () => new RemoteServer({ host: "::", token: " ", plaintext: true }),
+    /token of 1 characters: beyond loopback a token needs at least 16/,
+  );
+  // Allowed once said; not served (tests listen on loopback only).
+  await using _ = new RemoteServer({
+    host: "0.0.0.0",
+    token,
+    plaintext: true,
+    log: () => {},
+  });
+  const cli = parseServerArgs(["--host", "0.0.0.0", "--plaintext"], noEnv);
+  assert.equal(cli !== "help" && cli.plaintext, true);
 });
