@@ -33,7 +33,11 @@ import {
   usesSender,
 } from "./child_wire.ts";
 import { connectLink } from "./remote_link.ts";
-import { AuthenticationError, WorkerDiedError } from "../errors.ts";
+import {
+  AuthenticationError,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
@@ -42,6 +46,7 @@ import {
   jobFrameOf,
   jobHeader,
   type JobPermissions,
+  LinkError,
   type LinkFrame,
   MAX_TARGET_LABEL,
 } from "../_protocol/link.ts";
@@ -143,9 +148,12 @@ function targetLabel(start: StartMessage): string {
   const label = target.kind === "module"
     ? `${target.module}#${target.name}`
     : "a function";
-  return label.length > MAX_TARGET_LABEL
-    ? `${label.slice(0, MAX_TARGET_LABEL - 1)}…`
-    : label;
+  return clip(label, MAX_TARGET_LABEL);
+}
+
+/** `text`, cut to `length` characters (the last an ellipsis) if longer. */
+function clip(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
 }
 
 /** What a remote job asks for: nothing unless said (the server's least grant). */
@@ -211,7 +219,10 @@ function spawnRemote(
       job: JOB,
       open: {
         target: targetLabel(start),
-        ...(start.name === undefined ? {} : { name: start.name }),
+        // A label for the server's log, however long the name.
+        ...(start.name === undefined
+          ? {}
+          : { name: clip(start.name, MAX_TARGET_LABEL) }),
         ...(start.target.kind === "module"
           ? { module: start.target.module }
           : {}),
@@ -272,13 +283,29 @@ function spawnRemote(
       from: "server",
       authenticated: true,
     });
+    if ("job" in frame && frame.job !== JOB) {
+      throw new LinkError(
+        `Cannot accept a ${frame.type} frame for job ${frame.job}: this link carries job ${JOB} only`,
+      );
+    }
     switch (frame.type) {
       case "output":
         writeOutput(frame.stream, frame.bytes);
         return;
       case "exited":
         exitedHeard = true;
-        finish(diedError(sink, frame, true));
+        finish(
+          // Stopped by its server (a drain): the ladder's forced end, as
+          // if this side had terminated it.
+          frame.stoppedBy !== undefined && frame.signal !== null
+            ? new WorkerTerminatedError(
+              `${
+                sink.describe(true)
+              } was terminated by force by its server: ${frame.stoppedBy}`,
+              { forced: true },
+            )
+            : diedError(sink, frame, true),
+        );
         return;
       case "error":
         finish(refusal(frame.name, frame.reason));

@@ -92,7 +92,14 @@ export type LinkFrame =
   | { type: "job"; job: number; bytes: Uint8Array }
   | { type: "terminate"; job: number }
   | { type: "kill"; job: number }
-  | { type: "exited"; job: number; code: number; signal: string | null }
+  | {
+    type: "exited";
+    job: number;
+    code: number;
+    signal: string | null;
+    /** Why the server stopped the job itself (a drain, its client gone), if it did. */
+    stoppedBy?: string;
+  }
   | { type: "output"; job: number; stream: OutputStream; bytes: Uint8Array }
   | {
     type: "error";
@@ -213,6 +220,9 @@ export function encodeLinkFrame(frame: LinkFrame): Uint8Array {
       return jsonFrame("exited", frame.job, {
         code: frame.code,
         signal: frame.signal,
+        ...(frame.stoppedBy === undefined
+          ? {}
+          : { stoppedBy: frame.stoppedBy }),
       });
     case "output": {
       const [out, view] = withHeader("output", 5 + frame.bytes.length);
@@ -333,11 +343,16 @@ export function decodeLinkFrame(
           "Cannot decode an exited frame: bad code or signal",
         );
       }
+      const stoppedBy = own(json, "stoppedBy");
+      if (stoppedBy !== undefined && typeof stoppedBy !== "string") {
+        throw new LinkError("Cannot decode an exited frame: bad stoppedBy");
+      }
       return {
         type,
         job: view.getUint32(0),
         code: json.code as number,
         signal: json.signal as string | null,
+        ...(stoppedBy === undefined ? {} : { stoppedBy }),
       };
     }
     case "output": {

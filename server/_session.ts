@@ -51,6 +51,10 @@ interface Job {
   readonly label: string;
   readonly child: LaunchedProcess;
   droppedOutput: number;
+  /** Whether its client has sent it anything (its start message first). */
+  started: boolean;
+  /** Why the server stopped it itself, if it did (told to the client). */
+  stoppedBy?: string;
 }
 
 /**
@@ -130,6 +134,9 @@ export class Session {
       }
     } catch (error) {
       reason = this.#ending ?? (error as Error).message;
+      // The client broke the link's rules (a frame over the limit, a
+      // malformed one): it is told why, not just cut off.
+      if (this.#ending === undefined) this.#send({ type: "close", reason });
     } finally {
       clearInterval(watchdog);
     }
@@ -137,7 +144,7 @@ export class Session {
     this.#ending ??= reason;
     // Its client is gone: each job is asked to stop (its ctx.signal, its
     // finally blocks), then killed.
-    await this.#endJobs(END_GRACE_MS);
+    await this.#endJobs(END_GRACE_MS, `its client is gone: ${reason}`);
     this.#channel.close();
     await this.#channel.drained();
     return reason;
@@ -160,8 +167,8 @@ export class Session {
    * Asks every job to stop, waits up to `graceMs` for them, then kills
    * what is left; resolves once all are gone.
    */
-  async stopJobs(graceMs: number): Promise<void> {
-    await this.#endJobs(graceMs);
+  async stopJobs(graceMs: number, why: string): Promise<void> {
+    await this.#endJobs(graceMs, why);
   }
 
   /** Resolves once every job has ended on its own, or after `timeoutMs`. */
@@ -172,9 +179,13 @@ export class Session {
     );
   }
 
-  async #endJobs(graceMs: number): Promise<void> {
+  async #endJobs(graceMs: number, why: string): Promise<void> {
     const jobs = [...this.#jobs.values()];
     for (const job of jobs) {
+      job.stoppedBy ??= why;
+      // A job whose start message never came must not take a stop
+      // request for it: it is only killed.
+      if (!job.started) continue;
       // The graceful rung, as a client's terminate(): the message aborts
       // the target's ctx.signal, the control file reaches a busy loop.
       job.child.send(TERMINATE_FRAME);
@@ -200,7 +211,11 @@ export class Session {
     if (relayed !== undefined) {
       // A job that has just exited may still get frames sent before the
       // client heard of it.
-      this.#jobs.get(relayed.job)?.child.send(relayed.bytes);
+      const job = this.#jobs.get(relayed.job);
+      if (job !== undefined) {
+        job.started = true;
+        job.child.send(relayed.bytes);
+      }
       return;
     }
     const frame = decodeLinkFrame(payload, {
@@ -278,7 +293,7 @@ export class Session {
           this.#send({ type: "output", job: id, stream, bytes });
         },
       });
-      job = { label, child, droppedOutput: 0 };
+      job = { label, child, droppedOutput: 0, started: false };
     } catch (error) {
       this.#host.releaseJob(this.client);
       return refuse(
@@ -305,6 +320,7 @@ export class Session {
         job: id,
         code: status.code,
         signal: status.signal,
+        ...(job.stoppedBy === undefined ? {} : { stoppedBy: job.stoppedBy }),
       });
     });
   }

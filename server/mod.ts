@@ -350,7 +350,9 @@ export class RemoteServer {
       );
       await Promise.all(sessions.map((s) => s.jobsEnded(timeoutMs)));
     }
-    await Promise.all(sessions.map((s) => s.stopJobs(1000)));
+    await Promise.all(
+      sessions.map((s) => s.stopJobs(1000, "the server is shutting down")),
+    );
     for (const session of sessions) session.end("the server is shutting down");
     await Promise.all(this.#connections);
     this.#log("stopped");

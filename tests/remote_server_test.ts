@@ -1,0 +1,60 @@
+/**
+ * What a client is told when its server refuses or stops its job: the
+ * reason, as a named error (trial 4). Each test runs its own in-process
+ * RemoteServer and closes it.
+ */
+import assert from "node:assert/strict";
+import {
+  PersistentRemoteWorker,
+  RemoteServer,
+  RemoteWorker,
+  type WorkerContext,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "../mod.ts";
+
+const quiet = { port: 0, log: () => {} };
+
+Deno.test("RemoteWorker whose frame is over the server's limit is told so, not cut off (trial 4)", async () => {
+  await using server = new RemoteServer({ ...quiet, maxFrame: 1_000_000 });
+  await server.serve();
+  const one = new RemoteWorker({
+    target: (text: string) => text.length,
+    args: ["x".repeat(2_000_000)],
+    host: server.address,
+  });
+  await one.wait(10_000);
+  assert.ok(one.error instanceof WorkerDiedError, String(one.error));
+  assert.match(one.error.message, /as the limit is 1000000/);
+  await using many = new PersistentRemoteWorker({
+    target: (text: string) => text.length,
+    host: server.address,
+  });
+  assert.equal(await many.call("abc"), 3);
+  await assert.rejects(
+    many.call("x".repeat(2_000_000)),
+    /as the limit is 1000000/,
+  );
+});
+
+Deno.test("RemoteServer.drain() ends a job that ignores the stop request with a forced WorkerTerminatedError (trial 4)", async () => {
+  await using server = new RemoteServer(quiet);
+  await server.serve();
+  const worker = new RemoteWorker({
+    // Waits without ever looking at ctx.signal.
+    target: (_ctx: WorkerContext) => new Promise<never>(() => {}),
+    host: server.address,
+  });
+  await worker.ready;
+  await server.drain(50);
+  await worker.wait(10_000);
+  assert.ok(
+    worker.error instanceof WorkerTerminatedError,
+    String(worker.error),
+  );
+  assert.equal(worker.error.forced, true);
+  assert.match(
+    worker.error.message,
+    /by its server: the server is shutting down/,
+  );
+});
