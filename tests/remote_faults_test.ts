@@ -1,0 +1,356 @@
+/**
+ * Remote workers and the server under faults and bad input (issue 7):
+ * each test against a real server of its own (`deno run server/main.ts`
+ * in a child process, tests/_server.ts, its log captured), each showing
+ * that the server survives (a legitimate worker still gets its result
+ * afterwards) and, where it drops a peer, that it logged why. Loopback
+ * only; every loop bounded; waits are on events (log lines, a target's
+ * start signal), never on sleeps.
+ */
+import assert from "node:assert/strict";
+import {
+  AuthenticationError,
+  RemoteWorker,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "../mod.ts";
+import { connectLink } from "../_backend/remote_link.ts";
+import { FramedChannel } from "../_protocol/channel.ts";
+import {
+  decodeLinkFrame,
+  encodeLinkFrame,
+  type LinkFrame,
+} from "../_protocol/link.ts";
+import { linkProof, newNonce } from "../_protocol/link_auth.ts";
+import { startServer, type TestServer, TOKEN } from "./_server.ts";
+import { startedSignal } from "./_started.ts";
+
+/** The most any one wait of these tests takes before it counts as a hang. */
+const BOUND_MS = 20_000;
+
+/** Runs `body` against a fresh server started with `flags`, log captured; always stops it. */
+async function withServer(
+  flags: string[],
+  body: (server: TestServer) => Promise<void>,
+  env?: Record<string, string>,
+): Promise<void> {
+  const server = await startServer(flags, {
+    log: true,
+    ...(env === undefined ? {} : { env }),
+  });
+  try {
+    await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Asserts that `server` still serves a legitimate worker. */
+async function assertServes(server: TestServer): Promise<void> {
+  const worker = new RemoteWorker({
+    target: (x: number) => x * 2,
+    args: [21],
+    host: server.address,
+    token: TOKEN,
+  });
+  if (!await worker.wait(BOUND_MS)) {
+    await worker.terminate({ timeout: 0 });
+    assert.fail("A legitimate worker got no result in time");
+  }
+  assert.equal(worker.error, undefined, String(worker.error));
+  assert.equal(worker.result, 42);
+}
+
+/** `promise`, or a rejection once `ms` passed. */
+function bounded<T>(promise: Promise<T>, ms = BOUND_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Not settled within ${ms} ms`)),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A plain TCP connection to `server`. */
+function connect(server: TestServer): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname: server.host, port: server.port });
+}
+
+/** Reads `conn` to its end (bounded), then closes it; what it read. */
+async function readToEnd(conn: Deno.Conn): Promise<number> {
+  const buffer = new Uint8Array(4096);
+  let total = 0;
+  try {
+    for (;;) {
+      const n = await bounded(conn.read(buffer));
+      if (n === null) break;
+      total += n;
+    }
+  } catch (error) {
+    // A reset after the server dropped us is an end too.
+    if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+  } finally {
+    conn.close();
+  }
+  return total;
+}
+
+/** The server's log line for dropping the peer at `conn`'s local port. */
+function dropOf(conn: Deno.Conn): RegExp {
+  const { port } = conn.localAddr as Deno.NetAddr;
+  return new RegExp(`^\\[pyworkers server\\] dropped 127\\.0\\.0\\.1:${port}: `);
+}
+
+/** The server's log line for the end of the session at `conn`'s local port. */
+function disconnectOf(conn: Deno.Conn): RegExp {
+  const { port } = conn.localAddr as Deno.NetAddr;
+  return new RegExp(
+    `^\\[pyworkers server\\] 127\\.0\\.0\\.1:${port}: disconnected: `,
+  );
+}
+
+/** Resolves once the process `pid` is gone, or rejects after `ms` (polled: a bound, not a sync). */
+async function gone(pid: number, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+      // A zombie has exited: only its parent's wait is left.
+      if (/^\d+ \(.*\) Z /.test(stat)) return;
+    } catch {
+      return;
+    }
+    if (Date.now() > until) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`Process ${pid} is still there after ${ms} ms`);
+}
+
+Deno.test("RemoteWorker with a wrong token: ready rejects with AuthenticationError, the server logs why and serves on (issue 7)", async () => {
+  await withServer([], async (server) => {
+    const worker = new RemoteWorker({
+      target: () => 1,
+      host: server.address,
+      token: "not-the-token",
+    });
+    await assert.rejects(worker.ready, AuthenticationError);
+    assert.ok(await worker.wait(BOUND_MS));
+    assert.ok(worker.error instanceof AuthenticationError, String(worker.error));
+    await server.logged(
+      /dropped 127\.0\.0\.1:\d+: Cannot authenticate the client as its proof of the token is wrong/,
+    );
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteWorker refuses a fake server that does not know the token and sends it nothing after its hello (issue 7)", async (t) => {
+  for (
+    const [what, answer] of [
+      ["a challenge under another token", "challenge"],
+      ["garbage", "garbage"],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const { port } = listener.addr as Deno.NetAddr;
+      const worker = new RemoteWorker({
+        target: () => 1,
+        host: ["127.0.0.1", port],
+        token: TOKEN,
+      });
+      const conn = await bounded(listener.accept());
+      listener.close();
+      const fake = new FramedChannel(conn, 1 << 20);
+      const hello = decodeLinkFrame((await bounded(fake.next()))!, {
+        from: "client",
+        authenticated: false,
+      }) as Extract<LinkFrame, { type: "hello" }>;
+      assert.equal(hello.type, "hello");
+      if (answer === "challenge") {
+        const nonce = newNonce();
+        fake.send(encodeLinkFrame({
+          type: "challenge",
+          version: hello.version,
+          nonce,
+          proof: await linkProof("guessed", "server", hello.nonce, nonce),
+        }));
+      } else {
+        fake.sendFrame(crypto.getRandomValues(new Uint8Array(64)));
+      }
+      assert.ok(await worker.wait(BOUND_MS));
+      if (answer === "challenge") {
+        assert.ok(
+          worker.error instanceof AuthenticationError,
+          String(worker.error),
+        );
+      } else {
+        assert.ok(worker.error instanceof Error, String(worker.error));
+      }
+      // Nothing after the hello: no proof, no open, no start.
+      assert.equal(await bounded(fake.next()), null);
+      await fake.drained();
+      fake.close();
+    });
+  }
+});
+
+Deno.test("RemoteServer drops 50 connections that send one byte and hold once the handshake deadline passes, logging each, and serves a worker meanwhile (issue 7)", async () => {
+  await withServer(["--handshake-timeout", "3000"], async (server) => {
+    const conns = await Promise.all(
+      Array.from({ length: 50 }, () => connect(server)),
+    );
+    try {
+      await Promise.all(conns.map((conn) => conn.write(Uint8Array.of(0))));
+      await assertServes(server);
+      await Promise.all(conns.map((conn) =>
+        server.logged(
+          new RegExp(
+            dropOf(conn).source +
+              "Cannot complete the link's handshake within 3000 ms",
+          ),
+        )
+      ));
+      for (const conn of conns.splice(0)) {
+        assert.equal(await readToEnd(conn), 0);
+      }
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteServer drops a connection sending 64 KiB of random bytes, logging why, and serves on (issue 7)", async () => {
+  await withServer([], async (server) => {
+    const conn = await connect(server);
+    const random = crypto.getRandomValues(new Uint8Array(64 * 1024));
+    // The server may drop us before all of it is written.
+    const writing = conn.write(random).catch(() => 0);
+    await server.logged(dropOf(conn));
+    await writing;
+    await readToEnd(conn);
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteServer refuses 4- and 8-byte length prefixes of about 4 GiB from the prefix alone, allocating nothing (issue 7)", async () => {
+  await withServer([], async (server) => {
+    const rss = async (): Promise<number> => {
+      const status = await Deno.readTextFile(`/proc/${server.pid}/status`);
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    };
+    const before = await rss();
+    for (
+      const prefix of [
+        Uint8Array.of(0xff, 0xff, 0xff, 0xff),
+        Uint8Array.of(0xff, 0xff, 0xff, 0xf0),
+        Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 0), // 2^32, 8 bytes big-endian
+        Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+      ]
+    ) {
+      const conn = await connect(server);
+      await conn.write(prefix);
+      await server.logged(dropOf(conn));
+      assert.equal(await readToEnd(conn), 0);
+    }
+    assert.ok(
+      (await rss()) - before < 256 * 1024 * 1024,
+      "the server's memory grew by 256 MiB or more",
+    );
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteServer drops an authenticated client that sends a malformed frame, logging why, and serves on (issue 7)", async (t) => {
+  await withServer([], async (server) => {
+    const frames: [string, Uint8Array, RegExp][] = [
+      ["a frame of unknown type", Uint8Array.of(0xee, 1, 2), /unknown type 238/],
+      [
+        "an open frame whose body is not JSON",
+        Uint8Array.of(0x10, 0, 0, 0, 1, 0x7b, 0x7b),
+        /open frame: its body is not JSON/,
+      ],
+      [
+        "an open frame of a bad shape",
+        encodeLinkFrame({
+          type: "open",
+          job: 1,
+          open: { target: "x", permissions: "all" as "none" },
+        }),
+        /open frame: bad permissions/,
+      ],
+      [
+        "a job frame for a job never opened",
+        encodeLinkFrame({ type: "job", job: 7, bytes: Uint8Array.of(1, 2) }),
+        /job 7/,
+      ],
+      [
+        "a handshake frame after authentication",
+        encodeLinkFrame({ type: "proof", proof: new Uint8Array(32) }),
+        /proof frame after authentication/,
+      ],
+    ];
+    for (const [what, payload, reason] of frames) {
+      await t.step(what, async () => {
+        const conn = await connect(server);
+        const channel = await connectLink(conn, { token: TOKEN });
+        channel.send(payload);
+        const line = await server.logged(disconnectOf(conn));
+        assert.match(line, reason);
+        // The server closed the link: the client reads its end.
+        for (let i = 0; i < 10; i++) {
+          if (await bounded(channel.next().catch(() => null)) === null) break;
+        }
+        channel.close();
+        await channel.drained();
+      });
+    }
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteServer drops connections beyond --max-connections, logging each, and serves the rest and later clients (issue 7)", async () => {
+  const limit = 100;
+  await withServer(["--max-connections", String(limit)], async (server) => {
+    const conns = await Promise.all(
+      Array.from({ length: 300 }, () => connect(server)),
+    );
+    const linked: FramedChannel[] = [];
+    try {
+      // Every connection is open before any handshake: the first `limit`
+      // the server accepted are kept, the others dropped.
+      const links = await Promise.allSettled(
+        conns.map((conn) => connectLink(conn, { token: TOKEN })),
+      );
+      for (const link of links) {
+        if (link.status === "fulfilled") linked.push(link.value);
+      }
+      assert.equal(linked.length, limit);
+      await server.logged(
+        new RegExp(
+          `dropped 127\\.0\\.0\\.1:\\d+: \\d+ connections are open, the limit is ${limit}`,
+        ),
+        { count: 300 - limit },
+      );
+      for (const channel of linked) {
+        channel.send(encodeLinkFrame({ type: "heartbeat" }));
+        const answer = await bounded(channel.next());
+        assert.deepEqual(
+          decodeLinkFrame(answer!, { from: "server", authenticated: true }),
+          { type: "heartbeat" },
+        );
+      }
+    } finally {
+      for (const channel of linked) channel.close();
+      await Promise.all(linked.map((channel) => channel.drained()));
+    }
+    await server.logged(/disconnected: the client closed the connection/, {
+      count: limit,
+    });
+    await assertServes(server);
+  });
+});
