@@ -13,6 +13,7 @@ import {
   encodeLinkFrame,
   jobFrameOf,
   jobHeader,
+  LinkError,
   type LinkFrame,
   type OpenJob,
 } from "../_protocol/link.ts";
@@ -169,9 +170,15 @@ export class Session {
     // The hot path: a job's bytes, relayed without decoding or copying.
     const relayed = jobFrameOf(payload);
     if (relayed !== undefined) {
-      // A job that has just exited may still get frames sent before the
-      // client heard of it.
-      this.#jobs.get(relayed.job)?.child.send(relayed.bytes);
+      const job = this.#jobs.get(relayed.job);
+      if (job !== undefined) job.child.send(relayed.bytes);
+      else if (!this.#opened.has(relayed.job)) {
+        throw new LinkError(
+          `Cannot relay a frame to job ${relayed.job} as this client never opened it`,
+        );
+      }
+      // Else a job that has just exited: frames sent before the client
+      // heard of it are dropped.
       return;
     }
     const frame = decodeLinkFrame(payload, {
