@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import {
   AuthenticationError,
+  PersistentRemoteWorker,
   RemoteWorker,
   WorkerDiedError,
   WorkerTerminatedError,
@@ -371,4 +372,153 @@ Deno.test("RemoteServer drops connections beyond --max-connections, logging each
     });
     await assertServes(server);
   });
+});
+
+const CLIENT = new URL("./fixtures/remote_client.ts", import.meta.url);
+
+/** Starts tests/fixtures/remote_client.ts against `server`. */
+function startClient(
+  server: TestServer,
+  mode: "print" | "hold",
+  path?: string,
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      CLIENT.href,
+      JSON.stringify({ host: server.address, token: TOKEN, mode, path }),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** The pid the server logged for the job named `name`. */
+async function jobPid(server: TestServer, name: string): Promise<number> {
+  const line = await server.logged(
+    new RegExp(`job \\S+ "${name}" \\(a function\\): started as pid (\\d+)`),
+  );
+  return Number(/started as pid (\d+)/.exec(line)![1]);
+}
+
+Deno.test("RemoteServer ends the job of a client killed mid-job: its process is gone within 5 s (issue 7)", async () => {
+  await withServer(["-A"], async (server) => {
+    await using signal = startedSignal();
+    const client = startClient(server, "hold", signal.path);
+    try {
+      await bounded(signal.started);
+      const pid = await jobPid(server, "hold");
+      client.kill("SIGKILL");
+      await server.logged(/disconnected: /);
+      await gone(pid);
+      await server.logged(/job \S+ "hold" \(a function\): ended/);
+    } finally {
+      try {
+        client.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await client.status;
+      await client.stdout.cancel();
+      await client.stderr.cancel();
+    }
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteWorker whose job process is SIGKILLed on the server: WorkerDiedError with the signal; other jobs carry on (issue 7)", async () => {
+  await withServer(["-A"], async (server) => {
+    await using signal = startedSignal();
+    const other = new PersistentRemoteWorker({
+      target: (x: number) => x + 1,
+      host: server.address,
+      token: TOKEN,
+    });
+    try {
+      assert.equal(await bounded(other.call(1)), 2);
+      const worker = new RemoteWorker({
+        target: async (path: string) => {
+          (await Deno.connect({ transport: "unix", path })).close();
+          await new Promise((resolve) => setTimeout(resolve, 1e9));
+        },
+        args: [signal.path],
+        host: server.address,
+        token: TOKEN,
+        permissions: "inherit",
+      });
+      await bounded(signal.started);
+      await worker.ready;
+      Deno.kill(worker.pid, "SIGKILL");
+      assert.ok(await worker.wait(BOUND_MS));
+      assert.ok(worker.error instanceof WorkerDiedError, String(worker.error));
+      assert.equal(worker.error.signal, "SIGKILL");
+      assert.equal(await bounded(other.call(2)), 3);
+    } finally {
+      await other.terminate();
+    }
+    await assertServes(server);
+  });
+});
+
+/** A worker on `server` whose target signals it started, then runs for good. */
+async function holdingWorker(
+  server: TestServer,
+  signal: { path: string; started: Promise<void> },
+  options: { heartbeat?: number } = {},
+): Promise<RemoteWorker> {
+  const worker = new RemoteWorker({
+    target: async (path: string) => {
+      (await Deno.connect({ transport: "unix", path })).close();
+      await new Promise((resolve) => setTimeout(resolve, 1e9));
+    },
+    args: [signal.path],
+    host: server.address,
+    token: TOKEN,
+    permissions: "inherit",
+    ...options,
+  });
+  await bounded(signal.started);
+  await worker.ready;
+  return worker;
+}
+
+Deno.test("RemoteWorker whose server is SIGKILLed mid-job: WorkerDiedError at once, and the job's process is gone (issue 7)", async () => {
+  const server = await startServer(["-A"], { log: true });
+  try {
+    await using signal = startedSignal();
+    const worker = await holdingWorker(server, signal);
+    const pid = worker.pid;
+    server.kill("SIGKILL");
+    assert.ok(await worker.wait(BOUND_MS));
+    assert.ok(worker.error instanceof WorkerDiedError, String(worker.error));
+    assert.match(worker.error.message, /lost its server/);
+    await gone(pid);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("RemoteWorker whose server is SIGSTOPped: WorkerDiedError within three heartbeats and some slack (issue 7)", async () => {
+  const server = await startServer(["-A"], { log: true });
+  try {
+    await using signal = startedSignal();
+    const heartbeat = 100;
+    const worker = await holdingWorker(server, signal, { heartbeat });
+    server.kill("SIGSTOP");
+    try {
+      // The bound: three silent intervals, one more to notice, and slack
+      // for a loaded machine.
+      assert.ok(await worker.wait(5 * heartbeat + 5000), "no death noticed");
+      assert.ok(worker.error instanceof WorkerDiedError, String(worker.error));
+      assert.match(worker.error.message, /nothing heard for \d+ ms/);
+    } finally {
+      server.kill("SIGCONT");
+    }
+    // Awake again, the server sees its client gone and ends the job.
+    await gone(worker.pid, BOUND_MS);
+  } finally {
+    await server.close();
+  }
 });
