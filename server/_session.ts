@@ -7,6 +7,7 @@
  * @module
  */
 import type { LaunchedProcess } from "../_backend/launcher.ts";
+import { encodeParentMessage } from "../_backend/child_wire.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
   decodeLinkFrame,
@@ -151,7 +152,13 @@ export class Session {
 
   async #endJobs(graceMs: number): Promise<void> {
     const jobs = [...this.#jobs.values()];
-    for (const job of jobs) job.child.requestStop();
+    // Asked as a process worker's parent asks: the message aborts the
+    // job's ctx.signal, the control file is what ctx.throwIfTerminated()
+    // polls (issue 7: the file alone left ctx.signal unaborted).
+    for (const job of jobs) {
+      job.child.sendParts(encodeParentMessage({ t: "terminate" }));
+      job.child.requestStop();
+    }
     if (graceMs > 0) {
       await within(Promise.all(jobs.map((job) => job.child.exited)), graceMs);
     }

@@ -522,3 +522,125 @@ Deno.test("RemoteWorker whose server is SIGSTOPped: WorkerDiedError within three
     await server.close();
   }
 });
+
+/** A Unix socket a target connects to, then waits on until the test opens the gate. */
+function gate(): AsyncDisposable & {
+  path: string;
+  started: Promise<Deno.Conn>;
+  open(): Promise<void>;
+} {
+  const dir = Deno.makeTempDirSync({ prefix: "pyworkers-test-" });
+  const path = `${dir}/gate`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const started = listener.accept();
+  started.catch(() => {});
+  return {
+    path,
+    started,
+    async open() {
+      const conn = await bounded(started);
+      await conn.write(Uint8Array.of(1));
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await started.then((conn) => conn.close(), () => {});
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("RemoteServer on SIGTERM drains: it refuses new connections, the running job finishes and its worker gets its result, and it exits 0 (issue 7)", async () => {
+  const server = await startServer(["-A", "--drain-timeout", "20000"], {
+    log: true,
+  });
+  try {
+    await using job = gate();
+    const worker = new RemoteWorker({
+      target: async (path: string) => {
+        const conn = await Deno.connect({ transport: "unix", path });
+        await conn.read(new Uint8Array(1));
+        conn.close();
+        return "finished";
+      },
+      args: [job.path],
+      host: server.address,
+      token: TOKEN,
+      permissions: "inherit",
+    });
+    await bounded(job.started);
+    server.kill("SIGTERM");
+    await server.logged(/draining: 1 job\(s\) get 20000 ms to finish/);
+    await assert.rejects(connect(server), Deno.errors.ConnectionRefused);
+    const late = new RemoteWorker({
+      target: () => 1,
+      host: server.address,
+      token: TOKEN,
+    });
+    assert.ok(await late.wait(BOUND_MS));
+    assert.ok(late.error instanceof WorkerDiedError, String(late.error));
+    assert.match(late.error.message, /cannot reach the server/);
+    await job.open();
+    assert.ok(await worker.wait(BOUND_MS));
+    assert.equal(worker.error, undefined, String(worker.error));
+    assert.equal(worker.result, "finished");
+    assert.equal((await bounded(server.status)).code, 0);
+    await server.logged(/stopped/);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("RemoteServer on SIGTERM stops a job still running after --drain-timeout through the ladder: its worker ends with WorkerTerminatedError (issue 7)", async (t) => {
+  for (
+    const [what, forced, target] of [
+      [
+        "a job that ignores the stop request",
+        true,
+        async (path: string) => {
+          (await Deno.connect({ transport: "unix", path })).close();
+          await new Promise((resolve) => setTimeout(resolve, 1e9));
+        },
+      ],
+      [
+        "a job that stops when asked",
+        false,
+        async (path: string, ctx?: { signal: AbortSignal }) => {
+          (await Deno.connect({ transport: "unix", path })).close();
+          await new Promise((_, reject) => {
+            ctx!.signal.addEventListener(
+              "abort",
+              () => reject(ctx!.signal.reason),
+            );
+          });
+        },
+      ],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      const server = await startServer(["-A", "--drain-timeout", "100"], {
+        log: true,
+      });
+      try {
+        await using signal = startedSignal();
+        const worker = new RemoteWorker({
+          target,
+          args: [signal.path],
+          host: server.address,
+          token: TOKEN,
+          permissions: "inherit",
+        });
+        await bounded(signal.started);
+        server.kill("SIGTERM");
+        assert.ok(await worker.wait(BOUND_MS));
+        assert.ok(
+          worker.error instanceof WorkerTerminatedError,
+          String(worker.error),
+        );
+        assert.equal(worker.error.forced, forced);
+        assert.equal((await bounded(server.status)).code, 0);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
