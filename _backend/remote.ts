@@ -33,7 +33,11 @@ import {
   usesSender,
 } from "./child_wire.ts";
 import { connectLink } from "./remote_link.ts";
-import { AuthenticationError, WorkerDiedError } from "../errors.ts";
+import {
+  AuthenticationError,
+  WorkerDiedError,
+  WorkerTerminatedError,
+} from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
@@ -401,8 +405,15 @@ function spawnRemote(
   };
 }
 
-/** The error a server's refusal of a job becomes: its class by name. */
+/**
+ * The error a server's refusal or end of a job becomes: its class by name
+ * (a job the server terminated by force, as when it drains, is this
+ * worker's termination).
+ */
 function refusal(name: string | undefined, reason: string): Error {
+  if (name === "WorkerTerminatedError") {
+    return new WorkerTerminatedError(reason, { forced: true });
+  }
   const DenoError = name !== undefined && Object.hasOwn(Deno.errors, name)
     ? (Deno.errors as unknown as Record<string, ErrorConstructor>)[name]
     : undefined;

@@ -64,6 +64,8 @@ export class Session {
   readonly #opened = new Set<number>();
   #lastHeard = Date.now();
   #ending: string | undefined;
+  /** Why the server stops this session's jobs (a drain), once it does. */
+  #stopping: string | undefined;
 
   constructor(
     channel: FramedChannel,
@@ -136,9 +138,11 @@ export class Session {
 
   /**
    * Asks every job to stop, waits up to `graceMs` for them, then kills
-   * what is left; resolves once all are gone.
+   * what is left; resolves once all are gone. Their clients hear that they
+   * were terminated, and `reason`.
    */
-  async stopJobs(graceMs: number): Promise<void> {
+  async stopJobs(graceMs: number, reason: string): Promise<void> {
+    this.#stopping ??= reason;
     await this.#endJobs(graceMs);
   }
 
@@ -283,6 +287,18 @@ export class Session {
             : ""
         }${error === undefined ? "" : `: ${(error as Error).message}`}`,
       );
+      if (this.#stopping !== undefined) {
+        // The server ended it through the ladder (a drain), not the job
+        // itself: its client's worker was terminated (SPEC "Remote"). A job
+        // that stopped when asked has reported that already.
+        this.#send({
+          type: "error",
+          job: id,
+          reason: `${label} was terminated by force as ${this.#stopping}`,
+          name: "WorkerTerminatedError",
+        });
+        return;
+      }
       this.#send({
         type: "exited",
         job: id,

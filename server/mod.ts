@@ -318,8 +318,9 @@ export class RemoteServer {
       );
       await Promise.all(sessions.map((s) => s.jobsEnded(timeoutMs)));
     }
-    await Promise.all(sessions.map((s) => s.stopJobs(1000)));
-    for (const session of sessions) session.end("the server is shutting down");
+    const reason = "the server is shutting down";
+    await Promise.all(sessions.map((s) => s.stopJobs(1000, reason)));
+    for (const session of sessions) session.end(reason);
     await Promise.all(this.#connections);
     this.#log("stopped");
   }

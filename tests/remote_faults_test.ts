@@ -637,6 +637,7 @@ Deno.test("RemoteServer on SIGTERM stops a job still running after --drain-timeo
           String(worker.error),
         );
         assert.equal(worker.error.forced, forced);
+        if (forced) assert.match(worker.error.message, /shutting down/);
         assert.equal((await bounded(server.status)).code, 0);
       } finally {
         await server.close();
