@@ -645,3 +645,120 @@ Deno.test("RemoteServer on SIGTERM stops a job still running after --drain-timeo
     });
   }
 });
+
+/** Runs `target` on `server` with `permissions`; its worker once it ended. */
+async function runJob<R>(
+  server: TestServer,
+  target: () => R,
+  permissions?: "inherit" | Record<string, boolean | string[]>,
+): Promise<RemoteWorker<[], R>> {
+  const worker = new RemoteWorker<[], R>({
+    target,
+    host: server.address,
+    token: TOKEN,
+    ...(permissions === undefined ? {} : { permissions }),
+  });
+  if (!await worker.wait(BOUND_MS)) {
+    await worker.terminate({ timeout: 0 });
+    assert.fail("The job did not end in time");
+  }
+  return worker;
+}
+
+Deno.test("RemoteServer grants a job at most its ceiling: beyond it NotCapable naming the permission, inherit the ceiling exactly, omitted nothing, and never its token (issue 7)", async (t) => {
+  await withServer(
+    ["--allow-read=/tmp", "--allow-env"],
+    async (server) => {
+      const probe = () => {
+        const can = (f: () => unknown): string => {
+          try {
+            f();
+            return "yes";
+          } catch (error) {
+            return (error as Error).name;
+          }
+        };
+        return {
+          tmp: can(() => Deno.readDirSync("/tmp").next()),
+          hostname: can(() => Deno.readTextFileSync("/etc/hostname")),
+          env: can(() => Deno.env.get("HOME")),
+        };
+      };
+      await t.step("beyond the ceiling", async () => {
+        for (
+          const [permissions, name] of [
+            [{ read: ["/etc"] }, /read/],
+            [{ write: ["/tmp"] }, /write/],
+            [{ net: true }, /net/],
+          ] as const
+        ) {
+          const worker = await runJob(server, probe, permissions as never);
+          assert.ok(
+            worker.error instanceof Deno.errors.NotCapable,
+            String(worker.error),
+          );
+          assert.match(worker.error.message, name);
+        }
+        await server.logged(/job \S+ \(a function\): refused: /);
+      });
+      await t.step("inherit: the ceiling, no more", async () => {
+        const worker = await runJob(server, probe, "inherit");
+        assert.equal(worker.error, undefined, String(worker.error));
+        assert.deepEqual(worker.result, {
+          tmp: "yes",
+          hostname: "NotCapable",
+          env: "yes",
+        });
+      });
+      await t.step("omitted: nothing", async () => {
+        const worker = await runJob(server, probe);
+        assert.equal(worker.error, undefined, String(worker.error));
+        assert.deepEqual(worker.result, {
+          tmp: "NotCapable",
+          hostname: "NotCapable",
+          env: "NotCapable",
+        });
+      });
+      await t.step(
+        "PYWORKERS_TOKEN never reaches a job, even with env granted",
+        async () => {
+          for (const permissions of ["inherit", { env: true }] as const) {
+            const worker = await runJob(
+              server,
+              () => [
+                Deno.env.get("PYWORKERS_TOKEN") ?? null,
+                Deno.env.get("PYWORKERS_SERVER_TEST") ?? null,
+              ],
+              permissions,
+            );
+            assert.equal(worker.error, undefined, String(worker.error));
+            assert.deepEqual(worker.result, [null, "visible"]);
+          }
+        },
+      );
+      await assertServes(server);
+    },
+    { PYWORKERS_TOKEN: TOKEN, PYWORKERS_SERVER_TEST: "visible" },
+  );
+});
+
+Deno.test("RemoteWorker relays its job's console output to the client's stdout and stderr; the server's log names the job (issue 7)", async () => {
+  await withServer([], async (server) => {
+    const client = startClient(server, "print");
+    const [status, stdout, stderr] = await bounded(Promise.all([
+      client.status,
+      new Response(client.stdout).text(),
+      new Response(client.stderr).text(),
+    ]));
+    assert.equal(status.code, 0, stderr);
+    assert.match(stdout, /^printed by the job$/m);
+    assert.match(stderr, /^complained by the job$/m);
+    assert.match(stderr, /"result":"printed"/);
+    await server.logged(
+      /job 127\.0\.0\.1:\d+#1 "print" \(a function\): started as pid \d+/,
+    );
+    await server.logged(
+      /job 127\.0\.0\.1:\d+#1 "print" \(a function\): ended \(code 0\)/,
+    );
+  });
+});
