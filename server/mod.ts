@@ -171,6 +171,8 @@ export class RemoteServer {
   #address: [string, number] | undefined;
   #accepting: Promise<void> | undefined;
   readonly #connections = new Set<Promise<void>>();
+  /** Connections still in their handshake: a drain drops them. */
+  readonly #handshaking = new Set<Deno.Conn>();
   readonly #sessions = new Set<Session>();
   readonly #jobsByClient = new Map<string, number>();
   #jobs = 0;
@@ -311,6 +313,15 @@ export class RemoteServer {
       // already closed
     }
     await this.#accepting;
+    // A peer still in its handshake is no client yet: it is not waited for
+    // (its deadline could be long past the drain's).
+    for (const conn of this.#handshaking) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
     const sessions = [...this.#sessions];
     if (timeoutMs > 0 && sessions.some((s) => s.jobs > 0)) {
       this.#log(
@@ -364,6 +375,7 @@ export class RemoteServer {
   ): Promise<void> {
     if (this.#verbose) this.#log(`${who}: connected`);
     let channel;
+    this.#handshaking.add(conn);
     try {
       channel = await acceptLink(conn, {
         token: this.#token,
@@ -372,8 +384,16 @@ export class RemoteServer {
         maxFrame: this.#limits.maxFrame,
       });
     } catch (error) {
-      this.#log(`dropped ${who}: ${(error as Error).message}`);
+      this.#log(
+        `dropped ${who}: ${
+          this.#closing === undefined
+            ? (error as Error).message
+            : "the server is shutting down"
+        }`,
+      );
       return;
+    } finally {
+      this.#handshaking.delete(conn);
     }
     if (this.#closing !== undefined) {
       channel.close();

@@ -762,3 +762,52 @@ Deno.test("RemoteWorker relays its job's console output to the client's stdout a
     );
   });
 });
+
+Deno.test("RemoteServer drops an authenticated client that goes silent past --silence-timeout, logging why, and serves on (issue 7)", async () => {
+  await withServer(["--silence-timeout", "300"], async (server) => {
+    const conn = await connect(server);
+    const channel = await connectLink(conn, { token: TOKEN });
+    const line = await server.logged(disconnectOf(conn));
+    assert.match(line, /the client was silent for \d+ ms/);
+    const close = await bounded(channel.next());
+    assert.deepEqual(
+      decodeLinkFrame(close!, { from: "server", authenticated: true }),
+      {
+        type: "close",
+        reason: /silent for (\d+ ms)/.exec(line)![0].replace(
+          /^/,
+          "the client was ",
+        ),
+      },
+    );
+    assert.equal(await bounded(channel.next()), null);
+    channel.close();
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteServer on SIGTERM does not wait out the handshake deadline of a connection that never authenticates (issue 7)", async () => {
+  const server = await startServer(["--handshake-timeout", "600000"], {
+    log: true,
+  });
+  const conn = await connect(server);
+  try {
+    await conn.write(Uint8Array.of(0));
+    await assertServes(server);
+    server.kill("SIGTERM");
+    // Bounded far below the handshake deadline: a drain must drop it.
+    assert.equal((await bounded(server.status)).code, 0);
+    await server.logged(
+      new RegExp(dropOf(conn).source + "the server is shutting down"),
+    );
+    await server.logged(/stopped/);
+    await readToEnd(conn);
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // closed by readToEnd
+    }
+    await server.close();
+  }
+});
