@@ -811,3 +811,22 @@ Deno.test("RemoteServer on SIGTERM does not wait out the handshake deadline of a
     await server.close();
   }
 });
+
+Deno.test("RemoteServer refuses a job beyond --max-jobs with a logged reason its worker reports, and serves once a slot is free (issue 7)", async () => {
+  await withServer(["-A", "--max-jobs", "1"], async (server) => {
+    await using signal = startedSignal();
+    const holding = await holdingWorker(server, signal);
+    try {
+      const refused = await runJob(server, () => 1);
+      assert.ok(refused.error instanceof Error, String(refused.error));
+      assert.match(refused.error.message, /1 are running, the server's limit/);
+      await server.logged(
+        /job \S+ \(a function\): refused: Cannot start a job as 1 are running/,
+      );
+    } finally {
+      await holding.terminate();
+    }
+    await server.logged(/ended/);
+    await assertServes(server);
+  });
+});
