@@ -27,7 +27,10 @@ import { within } from "../_protocol/time.ts";
 /** How many bytes of a job's output may wait for a slow client before more is dropped. */
 const OUTPUT_BACKLOG_BYTES = 4 * 1024 * 1024;
 
-/** How long a job asked to stop at a session's end gets before it is killed. */
+/**
+ * How long a job asked to stop at a session's end gets before it is
+ * killed, and the client to read why the session ends.
+ */
 const END_GRACE_MS = 1000;
 
 /** What a session needs from its server. */
@@ -119,7 +122,10 @@ export class Session {
     // finally blocks), then killed.
     await this.#endJobs(END_GRACE_MS);
     this.#channel.close();
-    await this.#channel.drained();
+    // A write to a client that reads nothing stays pending even once the
+    // connection is closed (Deno keeps the socket until it returns): the
+    // session ends anyway, its slot freed.
+    await within(this.#channel.drained(), END_GRACE_MS);
     return reason;
   }
 
@@ -133,7 +139,11 @@ export class Session {
     this.#send({ type: "close", reason });
     const idle = this.#channel.idle;
     if (idle === undefined) this.#channel.close();
-    else idle.finally(() => this.#channel.close());
+    else {
+      // A client that reads nothing (stopped, or hostile) never lets the
+      // queue drain: it gets a bounded time, then the link closes anyway.
+      within(idle, END_GRACE_MS).finally(() => this.#channel.close());
+    }
   }
 
   /**

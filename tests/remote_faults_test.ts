@@ -379,7 +379,7 @@ const CLIENT = new URL("./fixtures/remote_client.ts", import.meta.url);
 /** Starts tests/fixtures/remote_client.ts against `server`. */
 function startClient(
   server: TestServer,
-  mode: "print" | "hold",
+  mode: "print" | "hold" | "flood",
   path?: string,
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -827,6 +827,30 @@ Deno.test("RemoteServer refuses a job beyond --max-jobs with a logged reason its
       await holding.terminate();
     }
     await server.logged(/ended/);
+    await assertServes(server);
+  });
+});
+
+Deno.test("RemoteServer drops a client that stopped reading and went silent even while its job's output backs up, and ends the job (issue 7)", async () => {
+  await withServer(["-A", "--silence-timeout", "500"], async (server) => {
+    await using signal = startedSignal();
+    const client = startClient(server, "flood", signal.path);
+    try {
+      await bounded(signal.started);
+      const pid = await jobPid(server, "flood");
+      client.kill("SIGSTOP");
+      await server.logged(/disconnected: the client was silent for \d+ ms/);
+      await gone(pid, BOUND_MS);
+    } finally {
+      try {
+        client.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await client.status;
+      await client.stdout.cancel();
+      await client.stderr.cancel();
+    }
     await assertServes(server);
   });
 });
