@@ -838,3 +838,42 @@ Deno.test("RemoteServer drops a client that stopped reading and went silent even
     await assertServes(server);
   });
 });
+
+Deno.test("RemoteServer refuses a job whose client sets the dynamic loader's or Deno's own variables, which act outside the ceiling (issue 7)", async () => {
+  await withServer(["--allow-env"], async (server) => {
+    for (
+      const name of [
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "DYLD_INSERT_LIBRARIES",
+        "DENO_V8_FLAGS",
+        "DENO_DIR",
+      ]
+    ) {
+      const worker = new RemoteWorker({
+        target: () => 1,
+        host: server.address,
+        token: TOKEN,
+        env: { [name]: "/tmp/x" },
+      });
+      assert.ok(await worker.wait(BOUND_MS));
+      assert.ok(
+        worker.error instanceof Deno.errors.NotCapable,
+        `${name}: ${worker.error}`,
+      );
+      assert.match(worker.error.message, new RegExp(name));
+      await server.logged(new RegExp(`refused: .*${name}`));
+    }
+    // Any other variable reaches the job.
+    const worker = new RemoteWorker({
+      target: () => Deno.env.get("PYWORKERS_CLIENT_VALUE"),
+      host: server.address,
+      token: TOKEN,
+      env: { PYWORKERS_CLIENT_VALUE: "from the client" },
+      permissions: { env: ["PYWORKERS_CLIENT_VALUE"] },
+    });
+    assert.ok(await worker.wait(BOUND_MS));
+    assert.equal(worker.error, undefined, String(worker.error));
+    assert.equal(worker.result, "from the client");
+  });
+});
