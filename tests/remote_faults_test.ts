@@ -677,6 +677,7 @@ Deno.test("RemoteServer grants a job at most its ceiling: beyond it NotCapable n
         for (
           const [permissions, name] of [
             [{ read: ["/etc"] }, /read/],
+            [{ read: ["/tmp/../etc"] }, /read/],
             [{ write: ["/tmp"] }, /write/],
             [{ net: true }, /net/],
           ] as const
