@@ -13,7 +13,7 @@ import { ownOptions } from "../_core/options.ts";
 import { checkGrant } from "../_permissions/held.ts";
 import { describeCeiling } from "../_permissions/ceiling.ts";
 import type { FullGrant } from "../_permissions/grants.ts";
-import { MAX_PRE_AUTH_FRAME } from "../_protocol/link.ts";
+import { isLoopback, MAX_PRE_AUTH_FRAME } from "../_protocol/link.ts";
 import { MAX_LINK_FRAME } from "../_protocol/link_handshake.ts";
 import { checkTimeout } from "../_protocol/time.ts";
 import { type PermissionDescriptor, WorkerType } from "../types.ts";
@@ -94,13 +94,6 @@ const OPTION_NAMES = [
   "log",
   "verbose",
 ] as const;
-
-/** Whether `host` is a loopback address (or a name for one). */
-function isLoopback(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, "");
-  return bare === "localhost" || bare === "::1" ||
-    /^127(\.\d{1,3}){3}$/.test(bare);
-}
 
 function count(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;

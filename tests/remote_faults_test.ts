@@ -878,3 +878,28 @@ Deno.test("RemoteServer refuses a job whose client sets the dynamic loader's or 
     assert.equal(worker.result, "from the client");
   });
 });
+
+Deno.test("RemoteWorker refuses a host beyond loopback without a token: anyone there could pose as the server and harvest its job (issue 7)", async () => {
+  // Without a token the handshake's key is public, so a fake server can
+  // prove it. 0.0.0.0 is not a loopback name, yet reaches this machine:
+  // were the worker not refused, this fake server would get its job.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const accepted = listener.accept();
+  accepted.catch(() => {});
+  try {
+    assert.throws(
+      () =>
+        new RemoteWorker({
+          target: () => "a secret",
+          host: ["0.0.0.0", port],
+          token: "",
+        }),
+      TypeError,
+      "without a token",
+    );
+  } finally {
+    listener.close();
+    await accepted.then((conn) => conn.close(), () => {});
+  }
+});
