@@ -22,6 +22,7 @@ const NAMES = [
   "key",
   "permissions",
   "maxConnections",
+  "maxConnectionsPerClient",
   "maxJobs",
   "maxJobsPerClient",
   "maxFrame",

@@ -41,6 +41,9 @@ Options:
                             net, env, run, ffi, sys, import; -A for all;
                             default: nothing)
   --max-connections <n>     Connections at once (default 256)
+  --max-connections-per-client <n>
+                            Connections at once per client address
+                            (default 64)
   --max-jobs <n>            Jobs at once (default 64)
   --max-jobs-per-client <n> Jobs at once per client address (default 32)
   --max-frame <bytes>       Largest frame after authentication (default 1 GiB)
@@ -78,6 +81,7 @@ export function parseServerArgs(
         PERMISSIONS.map((name) => [`allow-${name}`, { type: "string" }]),
       ),
       "max-connections": { type: "string" },
+      "max-connections-per-client": { type: "string" },
       "max-jobs": { type: "string" },
       "max-jobs-per-client": { type: "string" },
       "max-frame": { type: "string" },
@@ -126,6 +130,7 @@ export function parseServerArgs(
   set("cert", values.cert as string | undefined);
   set("key", values.key as string | undefined);
   set("maxConnections", number("max-connections"));
+  set("maxConnectionsPerClient", number("max-connections-per-client"));
   set("maxJobs", number("max-jobs"));
   set("maxJobsPerClient", number("max-jobs-per-client"));
   set("maxFrame", number("max-frame"));

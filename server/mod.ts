@@ -42,6 +42,11 @@ export interface RemoteServerOptions {
   permissions?: PermissionDescriptor;
   /** Connections open at once, authenticated or not. @default {256} */
   maxConnections?: number;
+  /**
+   * Connections open at once from one client address, authenticated or
+   * not (one peer cannot hold every slot). @default {64}
+   */
+  maxConnectionsPerClient?: number;
   /** Jobs running at once. @default {64} */
   maxJobs?: number;
   /** Jobs running at once for one client address. @default {32} */
@@ -84,6 +89,7 @@ const OPTION_NAMES = [
   "key",
   "permissions",
   "maxConnections",
+  "maxConnectionsPerClient",
   "maxJobs",
   "maxJobsPerClient",
   "maxFrame",
@@ -150,6 +156,7 @@ export class RemoteServer {
   readonly #ceiling: FullGrant;
   readonly #limits: {
     connections: number;
+    connectionsPerClient: number;
     jobs: number;
     jobsPerClient: number;
     maxFrame: number;
@@ -170,6 +177,7 @@ export class RemoteServer {
   readonly #jobsByClient = new Map<string, number>();
   #jobs = 0;
   #open = 0;
+  readonly #openByClient = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   /**
@@ -216,6 +224,11 @@ export class RemoteServer {
     ) as FullGrant;
     this.#limits = {
       connections: count("maxConnections", own.maxConnections, 256),
+      connectionsPerClient: count(
+        "maxConnectionsPerClient",
+        own.maxConnectionsPerClient,
+        64,
+      ),
       jobs: count("maxJobs", own.maxJobs, 64),
       jobsPerClient: count("maxJobsPerClient", own.maxJobsPerClient, 32),
       maxFrame: count("maxFrame", own.maxFrame, MAX_LINK_FRAME),
@@ -352,9 +365,25 @@ export class RemoteServer {
         }
         continue;
       }
+      const mine = this.#openByClient.get(peer.hostname) ?? 0;
+      if (mine >= this.#limits.connectionsPerClient) {
+        this.#log(
+          `dropped ${who}: ${mine} connections from ${peer.hostname} are open, the limit per client is ${this.#limits.connectionsPerClient}`,
+        );
+        try {
+          conn.close();
+        } catch {
+          // already gone
+        }
+        continue;
+      }
       this.#open++;
+      this.#openByClient.set(peer.hostname, mine + 1);
       const served = this.#serveConnection(conn, peer, who).finally(() => {
         this.#open--;
+        const left = (this.#openByClient.get(peer.hostname) ?? 1) - 1;
+        if (left === 0) this.#openByClient.delete(peer.hostname);
+        else this.#openByClient.set(peer.hostname, left);
         this.#connections.delete(served);
       });
       this.#connections.add(served);

@@ -334,7 +334,13 @@ Deno.test("RemoteServer drops an authenticated client that sends a malformed fra
 
 Deno.test("RemoteServer drops connections beyond --max-connections, logging each, and serves the rest and later clients (issue 7)", async () => {
   const limit = 100;
-  await withServer(["--max-connections", String(limit)], async (server) => {
+  const flags = [
+    "--max-connections",
+    String(limit),
+    "--max-connections-per-client",
+    "300",
+  ];
+  await withServer(flags, async (server) => {
     const conns = await Promise.all(
       Array.from({ length: 300 }, () => connect(server)),
     );
@@ -903,4 +909,33 @@ Deno.test("RemoteWorker refuses a host beyond loopback without a token: anyone t
     listener.close();
     await accepted.then((conn) => conn.close(), () => {});
   }
+});
+
+Deno.test("RemoteServer drops connections beyond --max-connections-per-client from one address, logging each, and serves it again once it holds fewer (issue 7)", async () => {
+  const limit = 5;
+  await withServer(
+    ["--max-connections-per-client", String(limit)],
+    async (server) => {
+      const conns = await Promise.all(
+        Array.from({ length: 3 * limit }, () => connect(server)),
+      );
+      try {
+        await server.logged(
+          new RegExp(
+            `dropped 127\\.0\\.0\\.1:\\d+: ${limit} connections from 127\\.0\\.0\\.1 are open, the limit per client is ${limit}`,
+          ),
+          { count: 2 * limit },
+        );
+      } finally {
+        for (const conn of conns) conn.close();
+      }
+      await server.logged(
+        /dropped 127\.0\.0\.1:\d+: Cannot read the client's hello/,
+        {
+          count: limit,
+        },
+      );
+      await assertServes(server);
+    },
+  );
 });
