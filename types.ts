@@ -323,8 +323,8 @@ export interface RemoteOptions {
    */
   tls?: true | { caCerts?: string[] } | undefined;
   /**
-   * How often to ping the server, in ms; a server silent for 3 intervals
-   * counts as gone (the worker dies with `WorkerDiedError`).
+   * How often to ping the server, in ms (1 to 10,000); a server silent for
+   * 3 intervals counts as gone (the worker dies with `WorkerDiedError`).
    * @default {5000}
    */
   heartbeat?: number | undefined;

@@ -56,7 +56,6 @@ import type {
   RemoteOptions,
   WorkerOptions,
 } from "../types.ts";
-import { checkTimeout } from "../_protocol/time.ts";
 
 /** The default port of `deno task server`. */
 export const DEFAULT_PORT = 6006;
@@ -173,6 +172,27 @@ function writeOutput(stream: "stdout" | "stderr", bytes: Uint8Array): void {
   }
 }
 
+/**
+ * The longest heartbeat interval: a server drops a client silent for 30 s
+ * by default, so a client must ping well within that.
+ */
+const MAX_HEARTBEAT_MS = 10_000;
+
+/** Reads the `heartbeat` option: 1 to 10,000 ms. */
+function heartbeatOf(value: unknown): number {
+  if (value === undefined) return HEARTBEAT_MS;
+  if (
+    typeof value !== "number" || !(value >= 1 && value <= MAX_HEARTBEAT_MS)
+  ) {
+    throw new RangeError(
+      `Cannot use ${
+        Deno.inspect(value)
+      } as heartbeat: expected 1 to ${MAX_HEARTBEAT_MS} ms (the server drops a client silent for 30 s)`,
+    );
+  }
+  return value;
+}
+
 /** The one job each link carries. */
 const JOB = 1;
 
@@ -193,10 +213,7 @@ function spawnRemote(
     );
   }
   const tls = tlsOf(options.tls);
-  const heartbeatMs = checkTimeout(
-    "heartbeat",
-    options.heartbeat ?? HEARTBEAT_MS,
-  );
+  const heartbeatMs = heartbeatOf(options.heartbeat);
   const env = checkEnv(options.env);
   const where = `${
     hostname.includes(":") ? `[${hostname}]` : hostname
@@ -209,6 +226,9 @@ function spawnRemote(
       open: {
         target: targetLabel(start),
         ...(start.name === undefined ? {} : { name: start.name }),
+        ...(start.target.kind === "module"
+          ? { module: start.target.module }
+          : {}),
         permissions: requested(options.permissions),
         ...(env === undefined ? {} : { env: { ...env } }),
         sender: usesSender(start),

@@ -71,6 +71,8 @@ export interface OpenJob {
   readonly target: string;
   /** The worker's name, for the log. */
   readonly name?: string;
+  /** A module target's specifier, checked by the server before it launches anything. */
+  readonly module?: string;
   readonly permissions: JobPermissions;
   readonly env?: { readonly [name: string]: string };
   /** Whether the job's child writes results from a sender thread (it then connects twice). */
@@ -433,6 +435,8 @@ function checkOpen(json: Record<string, unknown>): OpenJob {
   }
   const name = own(json, "name");
   if (name !== undefined && typeof name !== "string") bad("name");
+  const module = own(json, "module");
+  if (module !== undefined && typeof module !== "string") bad("module");
   const sender = own(json, "sender");
   if (sender !== undefined && typeof sender !== "boolean") bad("sender");
   const permissions = own(json, "permissions");
@@ -461,6 +465,7 @@ function checkOpen(json: Record<string, unknown>): OpenJob {
   return {
     target: target as string,
     ...(name === undefined ? {} : { name: name as string }),
+    ...(module === undefined ? {} : { module: module as string }),
     permissions: grant,
     // Plain copies of own entries: whoever reads them uses Object.entries.
     ...(env === undefined

@@ -7,7 +7,6 @@
  * @module
  */
 import type { LaunchedProcess } from "../_backend/launcher.ts";
-import { encodeParentMessage } from "../_backend/child_wire.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
   decodeLinkFrame,
@@ -23,6 +22,7 @@ import type { FullGrant } from "../_permissions/grants.ts";
 import type { PermissionDescriptor } from "../types.ts";
 import { launchJob } from "./_job.ts";
 import { within } from "../_protocol/time.ts";
+import { serializeMessage } from "../_protocol/v8.ts";
 
 /** How many bytes of a job's output may wait for a slow client before more is dropped. */
 const OUTPUT_BACKLOG_BYTES = 4 * 1024 * 1024;
@@ -32,6 +32,9 @@ const OUTPUT_BACKLOG_BYTES = 4 * 1024 * 1024;
  * killed, and the client to read why the session ends.
  */
 const END_GRACE_MS = 1000;
+
+/** The worker protocol's stop request, as the job's child reads it. */
+const TERMINATE_FRAME = serializeMessage({ t: "terminate" });
 
 /** What a session needs from its server. */
 export interface SessionHost {
@@ -52,6 +55,26 @@ interface Job {
   readonly label: string;
   readonly child: LaunchedProcess;
   droppedOutput: number;
+}
+
+/**
+ * Why a module target cannot be imported here, or undefined: a `file:`
+ * module must exist on this server (the client resolved it against its
+ * own working directory). Other specifiers (`https:`, `jsr:`, `npm:`) are
+ * left to the job's import, which names what failed.
+ */
+function missingModule(module: string | undefined): string | undefined {
+  if (module === undefined || !module.startsWith("file:")) return undefined;
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(module).pathname);
+    if (Deno.statSync(path).isFile) return undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return undefined;
+  }
+  return `Cannot run module ${module} on this server as it does not exist ` +
+    `here: a module target must be importable on the server (https:, ` +
+    `jsr: or npm:, or a file: path that exists there)`;
 }
 
 /** One client's authenticated link. */
@@ -166,11 +189,10 @@ export class Session {
 
   async #endJobs(graceMs: number): Promise<void> {
     const jobs = [...this.#jobs.values()];
-    // Asked as a process worker's parent asks: the message aborts the
-    // job's ctx.signal, the control file is what ctx.throwIfTerminated()
-    // polls (issue 7: the file alone left ctx.signal unaborted).
     for (const job of jobs) {
-      job.child.sendParts(encodeParentMessage({ t: "terminate" }));
+      // The graceful rung, as a client's terminate(): the message aborts
+      // the target's ctx.signal, the control file reaches a busy loop.
+      job.child.send(TERMINATE_FRAME);
       job.child.requestStop();
     }
     if (graceMs > 0) {
@@ -248,6 +270,8 @@ export class Session {
         ...(name === undefined ? {} : { name }),
       });
     };
+    const missing = missingModule(open.module);
+    if (missing !== undefined) return refuse(missing, "NotFound");
     let grant: FullGrant;
     try {
       grant = grantWithinCeiling(
