@@ -195,7 +195,11 @@ Deno.test("RemoteWorker refuses a fake server that does not know the token and s
           String(worker.error),
         );
       } else {
-        assert.ok(worker.error instanceof Error, String(worker.error));
+        assert.ok(
+          worker.error instanceof WorkerDiedError,
+          String(worker.error),
+        );
+        assert.match(worker.error.message, /cannot link with the server/);
       }
       // Nothing after the hello but why it leaves: no proof, no open, no start.
       const next = await bounded(fake.next());
