@@ -14,6 +14,21 @@ export function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * A frame refused from its length prefix, which it keeps: the first four
+ * bytes of what the peer sent, which tell e.g. a TLS record apart.
+ */
+export class FrameSizeError extends RangeError {
+  /** The refused length (the stream's four bytes, big-endian). */
+  readonly length: number;
+
+  constructor(length: number, maxFrame: number) {
+    super(`Cannot read a frame of ${length} bytes as the limit is ${maxFrame}`);
+    this.name = "RangeError";
+    this.length = length;
+  }
+}
+
 /** The read buffer's usual size; it grows for a larger frame, then shrinks back. */
 const READ_BYTES = 64 * 1024;
 
@@ -89,9 +104,7 @@ export class FrameReader {
       4,
     ).getUint32(0);
     if (length > this.#maxFrame) {
-      throw new RangeError(
-        `Cannot read a frame of ${length} bytes as the limit is ${this.#maxFrame}`,
-      );
+      throw new FrameSizeError(length, this.#maxFrame);
     }
     return length;
   }

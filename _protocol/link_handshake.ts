@@ -8,6 +8,7 @@
  */
 import { within } from "./time.ts";
 import type { FramedChannel } from "./channel.ts";
+import { FrameSizeError } from "./frames.ts";
 import {
   decodeLinkFrame,
   LinkError,
@@ -17,6 +18,16 @@ import {
 
 /** The largest frame either side accepts once its peer is authenticated. */
 export const MAX_LINK_FRAME = 1 << 30;
+
+/**
+ * Whether a frame's length prefix is the header of a TLS record (content
+ * type 0x14 to 0x17, protocol version 3.x): a peer speaking TLS to a plain
+ * end, e.g. a server's alert to a client without `tls`.
+ */
+function isTlsRecord(prefix: number): boolean {
+  const type = prefix >>> 24;
+  return type >= 0x14 && type <= 0x17 && ((prefix >>> 16) & 0xff) === 3;
+}
 
 /**
  * The next frame `from` sent before authentication. A frame over the
@@ -33,6 +44,13 @@ export async function nextHandshakeFrame(
   try {
     payload = await channel.next();
   } catch (error) {
+    if (error instanceof FrameSizeError && isTlsRecord(error.length)) {
+      throw new LinkError(
+        from === "server"
+          ? `Cannot read the server's ${waiting} as it speaks TLS: connect with the tls option`
+          : `Cannot read the client's ${waiting} as it speaks TLS, which this server does not (serve TLS with --cert and --key)`,
+      );
+    }
     if (error instanceof RangeError) {
       throw new LinkError(`${error.message} before authentication`);
     }

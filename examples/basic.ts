@@ -1,12 +1,22 @@
 /**
- * The first example of the README: the same function run in a thread and in
- * a process, through the same interface.
+ * The first example of the README (the seed's): the same function run in a
+ * thread, in a process and on a server, through the same interface.
  *
- * Run it with `deno run -A examples/basic.ts`; it prints `1 4`.
+ * The remote worker needs a server. This example starts one in a child
+ * process on a free port (`spawnServer`) and stops it on exit; by hand,
+ * `deno task server` runs one on 127.0.0.1:6006 and `host:
+ * ["127.0.0.1", 6006]` reaches it.
+ *
+ * Run it with `deno run -A examples/basic.ts`; it prints `1 4 9`.
  *
  * @module
  */
-import { ProcessWorker, ThreadWorker } from "../mod.ts";
+import {
+  ProcessWorker,
+  RemoteWorker,
+  spawnServer,
+  ThreadWorker,
+} from "../mod.ts";
 
 /**
  * The target. It is shipped to each worker as source text, so it must be
@@ -17,6 +27,8 @@ function foo(x: number): number {
 }
 
 if (import.meta.main) {
+  await using server = await spawnServer({ port: 0 });
+
   // Constructors start the worker at once: there is no `start()`.
   const tw = new ThreadWorker({ target: foo, args: [1] });
   await tw.wait();
@@ -24,14 +36,8 @@ if (import.meta.main) {
   const pw = new ProcessWorker({ target: foo, args: [2] });
   await pw.wait();
 
-  // The remote worker joins here once the server exists:
-  //   const rw = new RemoteWorker({
-  //     target: foo,
-  //     args: [3],
-  //     host: ["127.0.0.1", 6006],
-  //   });
-  //   await rw.wait();
-  // and `rw.result` is printed after the other two (`1 4 9`).
+  const rw = new RemoteWorker({ target: foo, args: [3], host: server.address });
+  await rw.wait();
 
-  console.log(tw.result, pw.result);
+  console.log(tw.result, pw.result, rw.result);
 }

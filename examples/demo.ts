@@ -1,16 +1,15 @@
 /**
  * A tour of pyworkers for Deno: `deno task demo`.
  *
- * 1. A thread worker and a process worker each square a number, and say
- *    where they ran compared with this (the parent) process.
+ * 1. A thread, a process and a remote worker each square a number, and say
+ *    where they ran compared with this (the parent) process. The remote one
+ *    runs on a server this demo starts on a free port (`spawnServer`) and
+ *    stops at the end; the server logs to stderr.
  * 2. Graceful termination: a target in a busy loop that checks
  *    `ctx.throwIfTerminated()` stops when asked, with a
  *    `WorkerTerminatedError`.
  * 3. Forced termination: a target that ignores everything (`for (;;) {}`)
  *    is killed once the grace period ends.
- *
- * The remote worker, the third kind behind the same interface, joins this
- * demo together with the server it runs on.
  *
  * Targets are shipped to the worker as source text, so each one is
  * self-contained: everything it needs comes in through its arguments.
@@ -19,6 +18,8 @@
  */
 import {
   ProcessWorker,
+  RemoteWorker,
+  spawnServer,
   ThreadWorker,
   type Worker,
   type WorkerContext,
@@ -30,14 +31,16 @@ function square(x: number): number {
   return x ** 2;
 }
 
-/** Where a worker ran, compared with its parent. */
-function where(worker: Worker): string {
-  const relation = worker.pid !== worker.parentPid
+/** Where a worker ran, compared with its parent (`server`: the remote one's). */
+function where(worker: Worker, server?: string): string {
+  const relation = server !== undefined
+    ? `a job of the server at ${server}`
+    : worker.pid !== worker.parentPid
     ? "another process"
     : worker.tid !== worker.parentTid
     ? "same process, another thread"
     : "same thread";
-  return `ran in pid ${worker.pid}, tid ${worker.tid} ` +
+  return `ran in pid ${worker.pid}, tid ${worker.tid} on ${worker.host} ` +
     `(parent: pid ${worker.parentPid}, tid ${worker.parentTid}; ${relation})`;
 }
 
@@ -58,13 +61,36 @@ async function startedOrDied<T>(
   return await Promise.race([started, died]);
 }
 
-/** Part 1: the same function in a thread and in a process. */
+/** Part 1: the same function in a thread, in a process and on a server. */
 async function compute(): Promise<void> {
-  const thread = new ThreadWorker({ target: square, args: [3] });
-  const process = new ProcessWorker({ target: square, args: [4] });
-  await Promise.all([thread.wait(), process.wait()]);
-  console.log(`thread worker: 3 ** 2 = ${thread.result}, ${where(thread)}`);
-  console.log(`process worker: 4 ** 2 = ${process.result}, ${where(process)}`);
+  // A server in a child process, on a free port, with a one-time token.
+  const token = crypto.randomUUID();
+  const server = await spawnServer({ port: 0, token });
+  const address = server.address.join(":");
+  try {
+    const thread = new ThreadWorker({ target: square, args: [3] });
+    const process = new ProcessWorker({ target: square, args: [4] });
+    const remote = new RemoteWorker({
+      target: square,
+      args: [5],
+      host: server.address,
+      token,
+    });
+    await Promise.all([thread.wait(), process.wait(), remote.wait()]);
+    console.log(`thread worker: 3 ** 2 = ${thread.result}, ${where(thread)}`);
+    console.log(
+      `process worker: 4 ** 2 = ${process.result}, ${where(process)}`,
+    );
+    console.log(
+      `remote worker: 5 ** 2 = ${remote.result}, ${where(remote, address)}`,
+    );
+  } finally {
+    // Drains the server (no job is left), then stops its process.
+    await server[Symbol.asyncDispose]();
+  }
+  console.log(
+    `server: pid ${server.pid} stopped (alive: ${server.isAlive()})`,
+  );
 }
 
 /**

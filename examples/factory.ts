@@ -1,12 +1,13 @@
 /**
  * The same work as `basic.ts`, without hardcoding the workers' kinds: the
- * kind is a `WorkerType` value given to the factory `Worker.create`.
+ * kind is a `WorkerType` value given to the factory `Worker.create`; the
+ * remote one also gets a `host` (a server this example spawns).
  *
- * Run it with `deno run -A examples/factory.ts`; it prints `[ 1, 4 ]`.
+ * Run it with `deno run -A examples/factory.ts`; it prints `[ 1, 4, 9 ]`.
  *
  * @module
  */
-import { Worker, WorkerType } from "../mod.ts";
+import { spawnServer, Worker, WorkerType } from "../mod.ts";
 
 /** The target: self-contained, as it travels to each worker as source text. */
 function foo(x: number): number {
@@ -14,13 +15,15 @@ function foo(x: number): number {
 }
 
 if (import.meta.main) {
-  // `WorkerType.REMOTE` joins this list (with x = 3 and a `host` option in
-  // its options) once the server exists; the output becomes `[ 1, 4, 9 ]`.
-  const types = [WorkerType.THREAD, WorkerType.PROCESS];
+  await using server = await spawnServer({ port: 0 });
 
+  const types = [WorkerType.THREAD, WorkerType.PROCESS, WorkerType.REMOTE];
   const workers: Worker<[number], number>[] = [];
   for (const [i, type] of types.entries()) {
-    const worker = Worker.create(type, { target: foo, args: [i + 1] });
+    const options = { target: foo, args: [i + 1] as [number] };
+    const worker = type === WorkerType.REMOTE
+      ? Worker.create(type, { ...options, host: server.address })
+      : Worker.create(type, options);
     workers.push(worker);
   }
 

@@ -1,13 +1,19 @@
 /**
- * The seed README's persistent example: one persistent worker per kind,
- * ten inputs dealt round-robin, then each worker's count and results.
+ * The seed README's persistent example: one persistent worker per kind
+ * (the remote one on a server this example spawns), ten inputs dealt
+ * round-robin, then each worker's count and results.
  *
  * Run it with `deno run -A examples/persistent.ts`; it prints
- * `5 [ 0, 4, 16, 36, 64 ]` and `5 [ 1, 9, 25, 49, 81 ]`.
+ *
+ * ```
+ * 4 [ 0, 9, 36, 81 ]
+ * 3 [ 1, 16, 49 ]
+ * 3 [ 4, 25, 64 ]
+ * ```
  *
  * @module
  */
-import { PersistentWorker, WorkerType } from "../mod.ts";
+import { PersistentWorker, spawnServer, WorkerType } from "../mod.ts";
 
 /** The target, shipped to each worker as source text. */
 function foo(x: number): number {
@@ -15,9 +21,13 @@ function foo(x: number): number {
 }
 
 if (import.meta.main) {
-  // The remote kind joins this list once the server exists.
-  const workers = [WorkerType.THREAD, WorkerType.PROCESS].map((type) =>
-    PersistentWorker.create(type, { target: foo })
+  await using server = await spawnServer({ port: 0 });
+
+  const types = [WorkerType.THREAD, WorkerType.PROCESS, WorkerType.REMOTE];
+  const workers = types.map((type) =>
+    type === WorkerType.REMOTE
+      ? PersistentWorker.create(type, { target: foo, host: server.address })
+      : PersistentWorker.create(type, { target: foo })
   );
   for (let x = 0; x < 10; x++) workers[x % workers.length]!.enqueue(x);
   for (const worker of workers) {

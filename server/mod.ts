@@ -19,6 +19,7 @@ import { checkTimeout } from "../_protocol/time.ts";
 import { type PermissionDescriptor, WorkerType } from "../types.ts";
 
 export { SpawnedServer, spawnServer } from "./_spawn.ts";
+export { type SshServer, sshServer, type SshServerOptions } from "./_ssh.ts";
 
 /** Options of a {@linkcode RemoteServer}; the CLI's flags mirror them. */
 export interface RemoteServerOptions {

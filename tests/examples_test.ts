@@ -34,12 +34,12 @@ async function outputLines(path: string): Promise<string[]> {
   return stdout.trimEnd().split("\n");
 }
 
-Deno.test("examples/basic.ts prints 1 4", async () => {
-  assert.deepEqual(await outputLines("examples/basic.ts"), ["1 4"]);
+Deno.test("examples/basic.ts prints 1 4 9 from a thread, a process and a remote worker on a spawned server", async () => {
+  assert.deepEqual(await outputLines("examples/basic.ts"), ["1 4 9"]);
 });
 
-Deno.test("examples/factory.ts prints [ 1, 4 ]", async () => {
-  assert.deepEqual(await outputLines("examples/factory.ts"), ["[ 1, 4 ]"]);
+Deno.test("examples/factory.ts prints [ 1, 4, 9 ] from Worker.create over the three kinds", async () => {
+  assert.deepEqual(await outputLines("examples/factory.ts"), ["[ 1, 4, 9 ]"]);
 });
 
 Deno.test(
@@ -53,12 +53,24 @@ Deno.test(
   },
 );
 
+/** Whether process `pid` is gone (Linux: no /proc entry). */
+function gone(pid: string): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 Deno.test(
-  "examples/demo.ts shows both kinds' results and where they ran, then graceful and forced termination",
+  "examples/demo.ts shows the three kinds' results and where they ran, stops its server, then graceful and forced termination; nothing it started is left running",
   async () => {
     const lines = await outputLines("examples/demo.ts");
-    assert.equal(lines.length, 4, lines.join("\n"));
-    const [thread, process, graceful, forced] = lines as [
+    assert.equal(lines.length, 6, lines.join("\n"));
+    const [thread, process, remote, server, graceful, forced] = lines as [
+      string,
+      string,
       string,
       string,
       string,
@@ -66,7 +78,7 @@ Deno.test(
     ];
 
     const threadMatch = thread.match(
-      /^thread worker: 3 \*\* 2 = 9, ran in pid (\d+), tid (-?\d+) \(parent: pid (\d+), tid (-?\d+); same process, another thread\)$/,
+      /^thread worker: 3 \*\* 2 = 9, ran in pid (\d+), tid (-?\d+) on \S+ \(parent: pid (\d+), tid (-?\d+); same process, another thread\)$/,
     );
     assert.ok(threadMatch, thread);
     const [, tPid, tTid, tParentPid, tParentTid] = threadMatch;
@@ -74,7 +86,7 @@ Deno.test(
     assert.notEqual(tTid, tParentTid);
 
     const processMatch = process.match(
-      /^process worker: 4 \*\* 2 = 16, ran in pid (\d+), tid (-?\d+) \(parent: pid (\d+), tid (-?\d+); another process\)$/,
+      /^process worker: 4 \*\* 2 = 16, ran in pid (\d+), tid (-?\d+) on \S+ \(parent: pid (\d+), tid (-?\d+); another process\)$/,
     );
     assert.ok(processMatch, process);
     const [, pPid, , pParentPid, pParentTid] = processMatch;
@@ -82,6 +94,20 @@ Deno.test(
     // Both workers were created by the same parent.
     assert.equal(pParentPid, tParentPid);
     assert.equal(pParentTid, tParentTid);
+
+    const remoteMatch = remote.match(
+      /^remote worker: 5 \*\* 2 = 25, ran in pid (\d+), tid (-?\d+) on \S+ \(parent: pid (\d+), tid (-?\d+); a job of the server at 127\.0\.0\.1:\d+\)$/,
+    );
+    assert.ok(remoteMatch, remote);
+    const [, rPid, , rParentPid] = remoteMatch;
+    assert.notEqual(rPid, rParentPid);
+    assert.notEqual(rPid, pPid);
+    assert.equal(rParentPid, tParentPid);
+
+    const serverMatch = server.match(
+      /^server: pid (\d+) stopped \(alive: false\)$/,
+    );
+    assert.ok(serverMatch, server);
 
     assert.match(
       graceful,
@@ -91,20 +117,46 @@ Deno.test(
       forced,
       /^forced: true \(WorkerTerminatedError\); the process worker ignored the request and was killed$/,
     );
+
+    // The demo has exited: its process worker, the server and the server's
+    // job are gone (each was waited for, so none is a zombie either).
+    for (const pid of [pPid!, rPid!, serverMatch[1]!]) {
+      assert.ok(gone(pid), `process ${pid} is still running`);
+    }
   },
 );
 
-Deno.test("examples/persistent.ts prints each worker's count and results", async () => {
+Deno.test("examples/persistent.ts prints each worker's count and results, the remote one's included", async () => {
+  assert.deepEqual(await outputLines("examples/persistent.ts"), [
+    "4 [ 0, 9, 36, 81 ]",
+    "3 [ 1, 16, 49 ]",
+    "3 [ 4, 25, 64 ]",
+  ]);
+});
+
+Deno.test("README.md's code blocks run as written (deno test --doc README.md)", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "examples/persistent.ts"],
-    cwd: new URL("..", import.meta.url),
+    args: ["test", "-A", "--doc", "README.md"],
+    cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  assert.equal(
-    new TextDecoder().decode(stdout),
-    "5 [ 0, 4, 16, 36, 64 ]\n5 [ 1, 9, 25, 49, 81 ]\n",
-  );
+  const decoder = new TextDecoder();
+  const out = decoder.decode(stdout);
+  assert.equal(code, 0, `${out}\n${decoder.decode(stderr)}`);
+  // The blocks with all three kinds print what the README says (among the
+  // spawned servers' log lines; a block guarded by import.meta.main is only
+  // type-checked there, and run above as its examples/ file).
+  const lines = out.split("\n");
+  for (
+    const line of [
+      "1 4 9",
+      "4 [ 0, 9, 36, 81 ]",
+      "3 [ 1, 16, 49 ]",
+      "3 [ 4, 25, 64 ]",
+    ]
+  ) {
+    assert.ok(lines.includes(line), `no line ${line} in:\n${out}`);
+  }
 });

@@ -21,5 +21,6 @@ Deno.test("mod.ts exports exactly the public names", () => {
     "WorkerType",
     "autocloseActiveChildren",
     "spawnServer",
+    "sshServer",
   ]);
 });
