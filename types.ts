@@ -315,7 +315,7 @@ export interface WorkerOptions<A extends unknown[] = unknown[], R = unknown> {
 export interface RemoteOptions {
   /** The server: `["127.0.0.1", 6006]` or `"127.0.0.1:6006"` (`"[::1]:6006"`). */
   host: readonly [string, number] | string;
-  /** The server's token. @default {the PYWORKERS_TOKEN environment variable, else none} */
+  /** The server's token; required beyond loopback. @default {the PYWORKERS_TOKEN environment variable, else none} */
   token?: string | undefined;
   /**
    * Connect with TLS: `true` trusts the system's roots, `{ caCerts }`

@@ -43,6 +43,7 @@ import type { FramedChannel } from "../_protocol/channel.ts";
 import {
   decodeLinkFrame,
   encodeLinkFrame,
+  isLoopback,
   jobFrameOf,
   jobHeader,
   type JobPermissions,
@@ -206,6 +207,15 @@ function spawnRemote(
 ): Backend {
   const { hostname, port } = parseHost(options.host);
   const token = tokenOf(options.token);
+  if (token === "" && !isLoopback(hostname)) {
+    // Without a token the handshake's key is public: any host there could
+    // pose as the server and be sent this worker's target and arguments.
+    throw new TypeError(
+      `Cannot connect to ${hostname} without a token: anyone there could ` +
+        "pose as the server and receive this worker's job. Give token (or " +
+        "PYWORKERS_TOKEN), or connect to 127.0.0.1",
+    );
+  }
   const tls = tlsOf(options.tls);
   const heartbeatMs = heartbeatOf(options.heartbeat);
   const env = checkEnv(options.env);

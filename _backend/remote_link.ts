@@ -1,8 +1,9 @@
 /**
  * The client's end of a remote link's handshake (see
  * _protocol/link.ts): say hello, check the server's proof of the token
- * before sending anything else (a server that does not know the token
- * learns nothing and can harvest no job), prove the token in turn, and get
+ * before sending anything else but a close saying why it leaves (a server
+ * that does not know the token learns nothing and can harvest no job),
+ * prove the token in turn, and get
  * an authenticated channel whose frame limit is then raised.
  *
  * @module
@@ -81,9 +82,13 @@ export function connectLink(
         challenge.proof,
       ))
     ) {
-      throw new AuthenticationError(
-        "Cannot authenticate the server as its proof of the token is wrong (another token, or not a pyworkers server)",
-      );
+      const reason =
+        "Cannot authenticate the server as its proof of the token is wrong (another token, or not a pyworkers server)";
+      // Tell a real server with another token why we leave (its log says
+      // so); a fake one learns nothing it did not know.
+      channel.send(encodeLinkFrame({ type: "close", reason }));
+      await channel.drained();
+      throw new AuthenticationError(reason);
     }
     channel.send(encodeLinkFrame({
       type: "proof",

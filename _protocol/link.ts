@@ -111,6 +111,16 @@ export type LinkFrame =
   | { type: "heartbeat" }
   | { type: "close"; reason: string };
 
+/**
+ * Whether `host` is a loopback address (or a name for one): the only
+ * place either end links without a token.
+ */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "");
+  return bare === "localhost" || bare === "::1" ||
+    /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
 /** Who sends a frame. */
 export type LinkRole = "client" | "server";
 

@@ -78,6 +78,13 @@ export function acceptLink(
       proof: await linkProof(token, "server", clientNonce, serverNonce),
     }));
     const proof = await nextHandshakeFrame(channel, "client", "proof");
+    if (proof.type === "close") {
+      // The client checks this server's proof first: a client with another
+      // token leaves here, saying so.
+      throw new LinkError(
+        `Cannot authenticate the client as it refused this server's proof of the token (another token?): ${proof.reason}`,
+      );
+    }
     if (proof.type !== "proof") {
       throw new LinkError(
         `Cannot accept a ${proof.type} frame from a client instead of its proof`,

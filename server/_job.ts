@@ -15,6 +15,27 @@ import { BOOTSTRAP } from "../_backend/child_wire.ts";
 /** Variables a job never sees, whatever its grant: the server's own secret. */
 const WITHHELD_ENV = ["PYWORKERS_TOKEN"];
 
+/**
+ * Variables a client may not set for its job: the dynamic loader's
+ * (LD_PRELOAD runs native code before Deno checks anything) and Deno's own
+ * (DENO_V8_FLAGS, DENO_DIR, ...). They act outside the job's grant.
+ */
+const REFUSED_ENV = /^(LD_|DYLD_|DENO_)/;
+
+/** Throws `NotCapable` if the client's variables include one it may not set. */
+function checkClientEnv(
+  added: Readonly<Record<string, string>> | undefined,
+): void {
+  for (const name of Object.keys(added ?? {})) {
+    if (REFUSED_ENV.test(name)) {
+      throw new Deno.errors.NotCapable(
+        `Cannot set ${name} for a remote job as the dynamic loader's and ` +
+          "Deno's own variables (LD_*, DYLD_*, DENO_*) act outside its permissions",
+      );
+    }
+  }
+}
+
 /** How to start one job. */
 export interface JobLaunch {
   readonly grant: FullGrant;
@@ -48,9 +69,11 @@ function jobEnvironment(
 
 /**
  * Starts a job's child. Throws (synchronously) if it cannot be started: a
- * grant this server does not hold, or a failed spawn.
+ * variable the client may not set, a grant this server does not hold, or a
+ * failed spawn.
  */
 export function launchJob(job: JobLaunch): LaunchedProcess {
+  checkClientEnv(job.env);
   const env = jobEnvironment(job.env);
   return launchProcess({
     args: (paths) => [

@@ -13,6 +13,7 @@ import {
   encodeLinkFrame,
   jobFrameOf,
   jobHeader,
+  LinkError,
   type LinkFrame,
   type OpenJob,
 } from "../_protocol/link.ts";
@@ -26,7 +27,10 @@ import { serializeMessage } from "../_protocol/v8.ts";
 /** How many bytes of a job's output may wait for a slow client before more is dropped. */
 const OUTPUT_BACKLOG_BYTES = 4 * 1024 * 1024;
 
-/** How long a job asked to stop at a session's end gets before it is killed. */
+/**
+ * How long a job asked to stop at a session's end gets before it is
+ * killed, and the client to read why the session ends.
+ */
 const END_GRACE_MS = 1000;
 
 /** The worker protocol's stop request, as the job's child reads it. */
@@ -90,6 +94,7 @@ export class Session {
   readonly #opened = new Set<number>();
   #lastHeard = Date.now();
   #ending: string | undefined;
+  /** Why the server stops this session's jobs (a drain), once it does. */
 
   constructor(
     channel: FramedChannel,
@@ -146,7 +151,10 @@ export class Session {
     // finally blocks), then killed.
     await this.#endJobs(END_GRACE_MS, `its client is gone: ${reason}`);
     this.#channel.close();
-    await this.#channel.drained();
+    // A write to a client that reads nothing stays pending even once the
+    // connection is closed (Deno keeps the socket until it returns): the
+    // session ends anyway, its slot freed.
+    await within(this.#channel.drained(), END_GRACE_MS);
     return reason;
   }
 
@@ -160,15 +168,20 @@ export class Session {
     this.#send({ type: "close", reason });
     const idle = this.#channel.idle;
     if (idle === undefined) this.#channel.close();
-    else idle.finally(() => this.#channel.close());
+    else {
+      // A client that reads nothing (stopped, or hostile) never lets the
+      // queue drain: it gets a bounded time, then the link closes anyway.
+      within(idle, END_GRACE_MS).finally(() => this.#channel.close());
+    }
   }
 
   /**
    * Asks every job to stop, waits up to `graceMs` for them, then kills
-   * what is left; resolves once all are gone.
+   * what is left; resolves once all are gone. Their clients hear that they
+   * were terminated, and `reason`.
    */
-  async stopJobs(graceMs: number, why: string): Promise<void> {
-    await this.#endJobs(graceMs, why);
+  async stopJobs(graceMs: number, reason: string): Promise<void> {
+    await this.#endJobs(graceMs, reason);
   }
 
   /** Resolves once every job has ended on its own, or after `timeoutMs`. */
@@ -209,13 +222,17 @@ export class Session {
     // The hot path: a job's bytes, relayed without decoding or copying.
     const relayed = jobFrameOf(payload);
     if (relayed !== undefined) {
-      // A job that has just exited may still get frames sent before the
-      // client heard of it.
       const job = this.#jobs.get(relayed.job);
       if (job !== undefined) {
         job.started = true;
         job.child.send(relayed.bytes);
+      } else if (!this.#opened.has(relayed.job)) {
+        throw new LinkError(
+          `Cannot relay a frame to job ${relayed.job} as this client never opened it`,
+        );
       }
+      // Else a job that has just exited: frames sent before the client
+      // heard of it are dropped.
       return;
     }
     const frame = decodeLinkFrame(payload, {

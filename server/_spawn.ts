@@ -23,6 +23,7 @@ const NAMES = [
   "plaintext",
   "permissions",
   "maxConnections",
+  "maxConnectionsPerClient",
   "maxJobs",
   "maxJobsPerClient",
   "maxFrame",

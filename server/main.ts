@@ -47,6 +47,9 @@ Options:
                             net, env, run, ffi, sys, import; -A for all;
                             default: nothing)
   --max-connections <n>     Connections at once (default 256)
+  --max-connections-per-client <n>
+                            Connections at once per client address
+                            (default 64)
   --max-jobs <n>            Jobs at once (default 64)
   --max-jobs-per-client <n> Jobs at once per client address (default 32)
   --max-frame <bytes>       Largest frame after authentication (default 1 GiB)
@@ -89,6 +92,7 @@ export function parseServerArgs(
         PERMISSIONS.map((name) => [`allow-${name}`, { type: "string" }]),
       ),
       "max-connections": { type: "string" },
+      "max-connections-per-client": { type: "string" },
       "max-jobs": { type: "string" },
       "max-jobs-per-client": { type: "string" },
       "max-frame": { type: "string" },
@@ -144,6 +148,7 @@ export function parseServerArgs(
   set("key", values.key as string | undefined);
   set("plaintext", values.plaintext === true ? true : undefined);
   set("maxConnections", number("max-connections"));
+  set("maxConnectionsPerClient", number("max-connections-per-client"));
   set("maxJobs", number("max-jobs"));
   set("maxJobsPerClient", number("max-jobs-per-client"));
   set("maxFrame", number("max-frame"));

@@ -13,7 +13,7 @@ import { ownOptions } from "../_core/options.ts";
 import { checkGrant } from "../_permissions/held.ts";
 import { describeCeiling } from "../_permissions/ceiling.ts";
 import type { FullGrant } from "../_permissions/grants.ts";
-import { MAX_PRE_AUTH_FRAME } from "../_protocol/link.ts";
+import { isLoopback, MAX_PRE_AUTH_FRAME } from "../_protocol/link.ts";
 import { MAX_LINK_FRAME } from "../_protocol/link_handshake.ts";
 import { checkTimeout } from "../_protocol/time.ts";
 import { type PermissionDescriptor, WorkerType } from "../types.ts";
@@ -49,6 +49,11 @@ export interface RemoteServerOptions {
   permissions?: PermissionDescriptor;
   /** Connections open at once, authenticated or not. @default {256} */
   maxConnections?: number;
+  /**
+   * Connections open at once from one client address, authenticated or
+   * not (one peer cannot hold every slot). @default {64}
+   */
+  maxConnectionsPerClient?: number;
   /** Jobs running at once. @default {64} */
   maxJobs?: number;
   /** Jobs running at once for one client address. @default {32} */
@@ -92,6 +97,7 @@ const OPTION_NAMES = [
   "plaintext",
   "permissions",
   "maxConnections",
+  "maxConnectionsPerClient",
   "maxJobs",
   "maxJobsPerClient",
   "maxFrame",
@@ -105,13 +111,6 @@ const OPTION_NAMES = [
 
 /** The shortest token a server beyond loopback accepts. */
 const MIN_REMOTE_TOKEN_LENGTH = 16;
-
-/** Whether `host` is a loopback address (or a name for one). */
-function isLoopback(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, "");
-  return bare === "localhost" || bare === "::1" ||
-    /^127(\.\d{1,3}){3}$/.test(bare);
-}
 
 function count(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -168,6 +167,7 @@ export class RemoteServer {
   readonly #ceiling: FullGrant;
   readonly #limits: {
     connections: number;
+    connectionsPerClient: number;
     jobs: number;
     jobsPerClient: number;
     maxFrame: number;
@@ -182,10 +182,13 @@ export class RemoteServer {
   #address: [string, number] | undefined;
   #accepting: Promise<void> | undefined;
   readonly #connections = new Set<Promise<void>>();
+  /** Connections still in their handshake: a drain drops them. */
+  readonly #handshaking = new Set<Deno.Conn>();
   readonly #sessions = new Set<Session>();
   readonly #jobsByClient = new Map<string, number>();
   #jobs = 0;
   #open = 0;
+  readonly #openByClient = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   /**
@@ -253,6 +256,11 @@ export class RemoteServer {
     ) as FullGrant;
     this.#limits = {
       connections: count("maxConnections", own.maxConnections, 256),
+      connectionsPerClient: count(
+        "maxConnectionsPerClient",
+        own.maxConnectionsPerClient,
+        64,
+      ),
       jobs: count("maxJobs", own.maxJobs, 64),
       jobsPerClient: count("maxJobsPerClient", own.maxJobsPerClient, 32),
       maxFrame: count("maxFrame", own.maxFrame, MAX_LINK_FRAME),
@@ -343,6 +351,15 @@ export class RemoteServer {
       // already closed
     }
     await this.#accepting;
+    // A peer still in its handshake is no client yet: it is not waited for
+    // (its deadline could be long past the drain's).
+    for (const conn of this.#handshaking) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
     const sessions = [...this.#sessions];
     if (timeoutMs > 0 && sessions.some((s) => s.jobs > 0)) {
       this.#log(
@@ -350,10 +367,9 @@ export class RemoteServer {
       );
       await Promise.all(sessions.map((s) => s.jobsEnded(timeoutMs)));
     }
-    await Promise.all(
-      sessions.map((s) => s.stopJobs(1000, "the server is shutting down")),
-    );
-    for (const session of sessions) session.end("the server is shutting down");
+    const reason = "the server is shutting down";
+    await Promise.all(sessions.map((s) => s.stopJobs(1000, reason)));
+    for (const session of sessions) session.end(reason);
     await Promise.all(this.#connections);
     this.#log("stopped");
   }
@@ -381,9 +397,25 @@ export class RemoteServer {
         }
         continue;
       }
+      const mine = this.#openByClient.get(peer.hostname) ?? 0;
+      if (mine >= this.#limits.connectionsPerClient) {
+        this.#log(
+          `dropped ${who}: ${mine} connections from ${peer.hostname} are open, the limit per client is ${this.#limits.connectionsPerClient}`,
+        );
+        try {
+          conn.close();
+        } catch {
+          // already gone
+        }
+        continue;
+      }
       this.#open++;
+      this.#openByClient.set(peer.hostname, mine + 1);
       const served = this.#serveConnection(conn, peer, who).finally(() => {
         this.#open--;
+        const left = (this.#openByClient.get(peer.hostname) ?? 1) - 1;
+        if (left === 0) this.#openByClient.delete(peer.hostname);
+        else this.#openByClient.set(peer.hostname, left);
         this.#connections.delete(served);
       });
       this.#connections.add(served);
@@ -397,6 +429,7 @@ export class RemoteServer {
   ): Promise<void> {
     if (this.#verbose) this.#log(`${who}: connected`);
     let channel;
+    this.#handshaking.add(conn);
     try {
       channel = await acceptLink(conn, {
         token: this.#token,
@@ -405,8 +438,16 @@ export class RemoteServer {
         maxFrame: this.#limits.maxFrame,
       });
     } catch (error) {
-      this.#log(`dropped ${who}: ${(error as Error).message}`);
+      this.#log(
+        `dropped ${who}: ${
+          this.#closing === undefined
+            ? (error as Error).message
+            : "the server is shutting down"
+        }`,
+      );
       return;
+    } finally {
+      this.#handshaking.delete(conn);
     }
     if (this.#closing !== undefined) {
       channel.close();

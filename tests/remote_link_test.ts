@@ -143,11 +143,14 @@ Deno.test("connectLink() rejects with AuthenticationError when the tokens differ
     rejection(connectLink(clientConn, { token: "another token" })),
   ]);
   // The client checks the server's proof first, so it is the one that
-  // notices; the server sees it leave without a proof.
+  // notices; it leaves without a proof, telling the server why (issue 7).
   assert.ok(clientError instanceof AuthenticationError, String(clientError));
   assert.match(clientError.message, /proof of the token is wrong/);
   assert.ok(serverError instanceof LinkError, String(serverError));
-  assert.match(serverError.message, /proof as it closed the connection/);
+  assert.match(
+    serverError.message,
+    /Cannot authenticate the client as it refused this server's proof of the token \(another token\?\): Cannot authenticate the server as its proof of the token is wrong/,
+  );
 });
 
 Deno.test("acceptLink() refuses a client whose proof is wrong, telling it why", async () => {
@@ -215,7 +218,7 @@ Deno.test("connectLink() rejects with AuthenticationError when the server refuse
   raw.close();
 });
 
-Deno.test("connectLink() refuses a fake server that does not know the token before sending anything after its hello", async () => {
+Deno.test("connectLink() refuses a fake server that does not know the token, sending nothing after its hello but why it leaves", async () => {
   const [serverConn, clientConn] = await tcpPair();
   const fake = new FramedChannel(serverConn, 256);
   const connecting = rejection(connectLink(clientConn, { token: TOKEN }));
@@ -234,7 +237,15 @@ Deno.test("connectLink() refuses a fake server that does not know the token befo
   }));
   const error = await connecting;
   assert.ok(error instanceof AuthenticationError, String(error));
-  // The client closed without a proof (or anything else) after its hello.
+  // The client closed without a proof (or anything else) after its hello,
+  // but a close saying why.
+  assert.deepEqual(
+    decodeLinkFrame((await bounded(fake.next()))!, {
+      from: "client",
+      authenticated: false,
+    }),
+    { type: "close", reason: error.message },
+  );
   assert.equal(await bounded(fake.next()), null);
   fake.close();
 });
