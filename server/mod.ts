@@ -183,7 +183,10 @@ export class RemoteServer {
   #accepting: Promise<void> | undefined;
   readonly #connections = new Set<Promise<void>>();
   /** Connections still in their handshake: a drain drops them. */
-  readonly #handshaking = new Set<Deno.Conn>();
+  /** Connections still in their handshake, oldest first, with their client's address. */
+  readonly #handshaking = new Map<Deno.Conn, string>();
+  /** Why a connection was closed in its handshake by this server, to log. */
+  readonly #evicted = new Map<Deno.Conn, string>();
   readonly #sessions = new Set<Session>();
   readonly #jobsByClient = new Map<string, number>();
   #jobs = 0;
@@ -353,7 +356,7 @@ export class RemoteServer {
     await this.#accepting;
     // A peer still in its handshake is no client yet: it is not waited for
     // (its deadline could be long past the drain's).
-    for (const conn of this.#handshaking) {
+    for (const conn of this.#handshaking.keys()) {
       try {
         conn.close();
       } catch {
@@ -386,22 +389,24 @@ export class RemoteServer {
       const who = peer.hostname.includes(":")
         ? `[${peer.hostname}]:${peer.port}`
         : `${peer.hostname}:${peer.port}`;
-      if (this.#open >= this.#limits.connections) {
-        this.#log(
-          `dropped ${who}: ${this.#open} connections are open, the limit is ${this.#limits.connections}`,
-        );
-        try {
-          conn.close();
-        } catch {
-          // already gone
-        }
-        continue;
-      }
+      // At a limit, the oldest connection still in its handshake makes
+      // room (an honest client authenticates in milliseconds, so a flood of
+      // idle connections cannot lock it out); with none, the newcomer is
+      // refused.
       const mine = this.#openByClient.get(peer.hostname) ?? 0;
-      if (mine >= this.#limits.connectionsPerClient) {
-        this.#log(
-          `dropped ${who}: ${mine} connections from ${peer.hostname} are open, the limit per client is ${this.#limits.connectionsPerClient}`,
-        );
+      const full = this.#open >= this.#limits.connections
+        ? `${this.#open} connections are open, the limit is ${this.#limits.connections}`
+        : mine >= this.#limits.connectionsPerClient
+        ? `${mine} connections from ${peer.hostname} are open, the limit per client is ${this.#limits.connectionsPerClient}`
+        : undefined;
+      if (
+        full !== undefined &&
+        !this.#evictOldestHandshake(
+          this.#open >= this.#limits.connections ? undefined : peer.hostname,
+          full,
+        )
+      ) {
+        this.#log(`dropped ${who}: ${full}`);
         try {
           conn.close();
         } catch {
@@ -422,6 +427,28 @@ export class RemoteServer {
     }
   }
 
+  /**
+   * Closes the oldest connection still in its handshake (of `client`, if
+   * given) to make room; false if there is none.
+   */
+  #evictOldestHandshake(client: string | undefined, why: string): boolean {
+    for (const [conn, from] of this.#handshaking) {
+      if (this.#evicted.has(conn)) continue;
+      if (client !== undefined && from !== client) continue;
+      this.#evicted.set(
+        conn,
+        `evicted: ${why}, and its handshake was the oldest pending`,
+      );
+      try {
+        conn.close();
+      } catch {
+        // already gone
+      }
+      return true;
+    }
+    return false;
+  }
+
   async #serveConnection(
     conn: Deno.Conn,
     peer: Deno.NetAddr,
@@ -429,7 +456,7 @@ export class RemoteServer {
   ): Promise<void> {
     if (this.#verbose) this.#log(`${who}: connected`);
     let channel;
-    this.#handshaking.add(conn);
+    this.#handshaking.set(conn, peer.hostname);
     try {
       channel = await acceptLink(conn, {
         token: this.#token,
@@ -440,14 +467,15 @@ export class RemoteServer {
     } catch (error) {
       this.#log(
         `dropped ${who}: ${
-          this.#closing === undefined
-            ? (error as Error).message
-            : "the server is shutting down"
+          this.#closing !== undefined
+            ? "the server is shutting down"
+            : this.#evicted.get(conn) ?? (error as Error).message
         }`,
       );
       return;
     } finally {
       this.#handshaking.delete(conn);
+      this.#evicted.delete(conn);
     }
     if (this.#closing !== undefined) {
       channel.close();

@@ -58,3 +58,35 @@ Deno.test("RemoteServer.drain() ends a job that ignores the stop request with a 
     /by its server: the server is shutting down/,
   );
 });
+
+Deno.test("RemoteServer at its connection limit makes room by dropping the oldest unauthenticated connection, so idle floods cannot lock clients out (trial 4)", async () => {
+  const lines: string[] = [];
+  await using server = new RemoteServer({
+    port: 0,
+    maxConnections: 20,
+    log: (line) => lines.push(line),
+  });
+  await server.serve();
+  const [hostname, port] = server.address;
+  const idle: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      idle.push(await Deno.connect({ hostname, port }));
+    }
+    for (let round = 0; round < 3; round++) {
+      const worker = new RemoteWorker({
+        target: (x: number) => x + 1,
+        args: [round],
+        host: server.address,
+      });
+      await worker.wait(10_000);
+      assert.equal(worker.result, round + 1, String(worker.error));
+    }
+    assert.ok(
+      lines.some((line) => /evicted: 20 connections are open/.test(line)),
+      lines.join("\n"),
+    );
+  } finally {
+    for (const conn of idle) conn.close();
+  }
+});
