@@ -16,21 +16,40 @@ import { BOOTSTRAP } from "../_backend/child_wire.ts";
 const WITHHELD_ENV = ["PYWORKERS_TOKEN"];
 
 /**
- * Variables a client may not set for its job: the dynamic loader's
- * (LD_PRELOAD runs native code before Deno checks anything) and Deno's own
- * (DENO_V8_FLAGS, DENO_DIR, ...). They act outside the job's grant.
+ * Variables a client may not set for its job whatever its grant: the
+ * dynamic loader's and the C library's (LD_PRELOAD runs native code
+ * before Deno checks anything; GCONV_PATH, GLIBC_TUNABLES, ... load or
+ * tune it), and the runtime's own (DENO_V8_FLAGS, DENO_DIR, RUST_*). They
+ * act outside the job's permissions.
  */
-const REFUSED_ENV = /^(LD_|DYLD_|DENO_)/;
+const REFUSED_ENV =
+  /^(LD_|DYLD_|DENO_|RUST_|GLIBC_|MALLOC_|GCONV_PATH$|LOCPATH$|NLSPATH$|HOSTALIASES$|RES_OPTIONS$|TZDIR$)/;
 
-/** Throws `NotCapable` if the client's variables include one it may not set. */
+/**
+ * Throws `NotCapable` if the client's variables include one it may not
+ * set: one of {@linkcode REFUSED_ENV}, or one its job may not read (a
+ * variable is data for the job: one it cannot read could only act on the
+ * runtime, outside its grant).
+ */
 function checkClientEnv(
   added: Readonly<Record<string, string>> | undefined,
+  grant: FullGrant,
 ): void {
   for (const name of Object.keys(added ?? {})) {
     if (REFUSED_ENV.test(name)) {
       throw new Deno.errors.NotCapable(
-        `Cannot set ${name} for a remote job as the dynamic loader's and ` +
-          "Deno's own variables (LD_*, DYLD_*, DENO_*) act outside its permissions",
+        `Cannot set ${name} for a remote job as the dynamic loader's, the C ` +
+          "library's and the runtime's variables (LD_*, DYLD_*, DENO_*, " +
+          "RUST_*, GLIBC_*, ...) act outside its permissions",
+      );
+    }
+    const readable = grant.env === true ||
+      (Array.isArray(grant.env) && grant.env.includes(name));
+    if (!readable) {
+      throw new Deno.errors.NotCapable(
+        `Cannot set ${name} for a remote job that may not read it: ask for ` +
+          `permissions { env: [${JSON.stringify(name)}] } too (a variable ` +
+          "is the job's data; one it cannot read could only act on the runtime)",
       );
     }
   }
@@ -73,7 +92,7 @@ function jobEnvironment(
  * failed spawn.
  */
 export function launchJob(job: JobLaunch): LaunchedProcess {
-  checkClientEnv(job.env);
+  checkClientEnv(job.env, job.grant);
   const env = jobEnvironment(job.env);
   return launchProcess({
     args: (paths) => [

@@ -860,6 +860,9 @@ Deno.test("RemoteServer refuses a job whose client sets the dynamic loader's or 
         "DYLD_INSERT_LIBRARIES",
         "DENO_V8_FLAGS",
         "DENO_DIR",
+        "GLIBC_TUNABLES",
+        "GCONV_PATH",
+        "RUST_BACKTRACE",
       ]
     ) {
       const worker = new RemoteWorker({
@@ -876,7 +879,18 @@ Deno.test("RemoteServer refuses a job whose client sets the dynamic loader's or 
       assert.match(worker.error.message, new RegExp(name));
       await server.logged(new RegExp(`refused: .*${name}`));
     }
-    // Any other variable reaches the job.
+    // A variable the job may not read is refused too: it could only act
+    // on the runtime (trial 4).
+    const unread = new RemoteWorker({
+      target: () => 1,
+      host: server.address,
+      token: TOKEN,
+      env: { PYWORKERS_CLIENT_VALUE: "x" },
+    });
+    assert.ok(await unread.wait(BOUND_MS));
+    assert.ok(unread.error instanceof Deno.errors.NotCapable);
+    assert.match(unread.error.message, /may not read it/);
+    // Any other variable, one the job may read, reaches it.
     const worker = new RemoteWorker({
       target: () => Deno.env.get("PYWORKERS_CLIENT_VALUE"),
       host: server.address,
