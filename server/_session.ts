@@ -18,7 +18,7 @@ import {
   type OpenJob,
 } from "../_protocol/link.ts";
 import { grantWithinCeiling } from "../_permissions/ceiling.ts";
-import type { FullGrant } from "../_permissions/grants.ts";
+import { covers, type FullGrant } from "../_permissions/grants.ts";
 import type { PermissionDescriptor } from "../types.ts";
 import { launchJob } from "./_job.ts";
 import { within } from "../_protocol/time.ts";
@@ -67,11 +67,18 @@ interface Job {
  * own working directory). Other specifiers (`https:`, `jsr:`, `npm:`) are
  * left to the job's import, which names what failed.
  */
-function missingModule(module: string | undefined): string | undefined {
+function missingModule(
+  module: string | undefined,
+  grant: FullGrant,
+): string | undefined {
   if (module === undefined || !module.startsWith("file:")) return undefined;
   let path: string;
   try {
     path = decodeURIComponent(new URL(module).pathname);
+    const readable = grant.read === true ||
+      (Array.isArray(grant.read) &&
+        grant.read.some((entry) => covers("read", entry, path)));
+    if (!readable) return undefined;
     if (Deno.statSync(path).isFile) return undefined;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) return undefined;
@@ -271,7 +278,7 @@ export class Session {
     this.#opened.add(id);
     const label = `job ${this.peer}#${id}${
       open.name === undefined ? "" : ` ${JSON.stringify(open.name)}`
-    } (${open.target})`;
+    } (${JSON.stringify(open.target)})`;
     const refuse = (reason: string, name?: string): void => {
       this.#host.log(`${label}: refused: ${reason}`);
       this.#send({
@@ -281,8 +288,6 @@ export class Session {
         ...(name === undefined ? {} : { name }),
       });
     };
-    const missing = missingModule(open.module);
-    if (missing !== undefined) return refuse(missing, "NotFound");
     let grant: FullGrant;
     try {
       grant = grantWithinCeiling(
@@ -292,6 +297,10 @@ export class Session {
     } catch (error) {
       return refuse((error as Error).message, (error as Error).name);
     }
+    // Only for a job that may read it: whether a file exists is not for a
+    // client whose job could not look (its import then fails NotCapable).
+    const missing = missingModule(open.module, grant);
+    if (missing !== undefined) return refuse(missing, "NotFound");
     const full = this.#host.reserveJob(this.client);
     if (full !== undefined) return refuse(full, "Busy");
     const header = jobHeader(id);

@@ -112,6 +112,21 @@ const OPTION_NAMES = [
 /** The shortest token a server beyond loopback accepts. */
 const MIN_REMOTE_TOKEN_LENGTH = 16;
 
+/**
+ * The smallest pre-authentication cap: the handshake's own frames (a
+ * 66-byte challenge, a refusal's reason) must fit, or nobody could connect.
+ */
+const MIN_PRE_AUTH_BYTES = 128;
+
+function atLeast(min: number, name: string, value: number): number {
+  if (value < min) {
+    throw new RangeError(
+      `Cannot use ${value} as ${name}: expected at least ${min} (the handshake's own frames must fit)`,
+    );
+  }
+  return value;
+}
+
 function count(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
@@ -267,10 +282,10 @@ export class RemoteServer {
       jobs: count("maxJobs", own.maxJobs, 64),
       jobsPerClient: count("maxJobsPerClient", own.maxJobsPerClient, 32),
       maxFrame: count("maxFrame", own.maxFrame, MAX_LINK_FRAME),
-      preAuthBytes: count(
+      preAuthBytes: atLeast(
+        MIN_PRE_AUTH_BYTES,
         "preAuthBytes",
-        own.preAuthBytes,
-        MAX_PRE_AUTH_FRAME,
+        count("preAuthBytes", own.preAuthBytes, MAX_PRE_AUTH_FRAME),
       ),
       handshakeMs: checkTimeout(
         "handshakeTimeout",
@@ -504,10 +519,10 @@ export class RemoteServer {
           return "Cannot start a job as the server is shutting down";
         }
         if (this.#jobs >= this.#limits.jobs) {
-          return `Cannot start a job as ${this.#jobs} are running, the server's limit`;
+          return `Cannot start a job as ${this.#jobs} jobs are running, the server's limit`;
         }
         if (mine >= this.#limits.jobsPerClient) {
-          return `Cannot start a job as ${mine} of this client's are running, the limit per client`;
+          return `Cannot start a job as this client runs ${mine} already, the limit per client`;
         }
         this.#jobs++;
         this.#jobsByClient.set(client, mine + 1);

@@ -90,3 +90,36 @@ Deno.test("RemoteServer at its connection limit makes room by dropping the oldes
     for (const conn of idle) conn.close();
   }
 });
+
+Deno.test("RemoteServer logs what a client claims about its job escaped, so it cannot forge log lines (trial 4)", async () => {
+  const lines: string[] = [];
+  await using server = new RemoteServer({
+    port: 0,
+    log: (line) => lines.push(line),
+  });
+  await server.serve();
+  const worker = new RemoteWorker({
+    target: { module: "npm:x\u001b[31m\n[pyworkers server] forged", name: "y" },
+    host: server.address,
+  });
+  await worker.wait(10_000);
+  const job = lines.filter((line) => line.includes("job "));
+  assert.ok(job.length > 0, lines.join("\n"));
+  for (const line of lines) {
+    assert.doesNotMatch(line, /[\n\u001b]/, "no raw newline or escape");
+  }
+});
+
+Deno.test("RemoteServer tells whether a file: module exists only to a job that may read it (trial 4)", async () => {
+  await using server = new RemoteServer({ ...quiet, permissions: "inherit" });
+  await server.serve();
+  const worker = new RemoteWorker({
+    target: { module: `file:///nonexistent-${crypto.randomUUID()}/x.ts` },
+    host: server.address,
+  });
+  await worker.wait(10_000);
+  assert.ok(
+    worker.error instanceof Deno.errors.NotCapable,
+    String(worker.error),
+  );
+});

@@ -55,6 +55,8 @@ Deno.test("RemoteWorker refuses a file: module that does not exist on the server
     target: { module: `file://${path}`, name: "square" },
     args: [3],
     ...remote,
+    // Only a job that may read the path learns whether it exists.
+    permissions: { read: [path] },
   });
   await worker.wait(10_000);
   assert.ok(worker.error instanceof Deno.errors.NotFound, String(worker.error));

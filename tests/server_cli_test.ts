@@ -64,3 +64,10 @@ Deno.test("RemoteServer refuses to listen beyond loopback without TLS unless tol
   const cli = parseServerArgs(["--host", "0.0.0.0", "--plaintext"], noEnv);
   assert.equal(cli !== "help" && cli.plaintext, true);
 });
+
+Deno.test("RemoteServer refuses a pre-authentication cap too small for the handshake itself (trial 4)", () => {
+  assert.throws(
+    () => new RemoteServer({ preAuthBytes: 10, log: () => {} }),
+    /expected at least 128/,
+  );
+});
