@@ -26,5 +26,8 @@ export async function serveUntilStopped(
   await new Promise((resolve) =>
     ctx.signal.addEventListener("abort", resolve, { once: true })
   );
-  await server.drain();
+  // Asked to stop by terminate(): running jobs get the drainTimeout the
+  // caller gave (none by default: terminate() has its own timeout, after
+  // which this process is killed and its jobs with it), then the ladder.
+  await server.drain(options.drainTimeout ?? 0);
 }

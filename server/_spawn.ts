@@ -36,8 +36,12 @@ const NAMES = [
 
 /**
  * A server running in a child process: a {@linkcode ProcessWorker} that
- * knows where it listens. `terminate()` drains it (running jobs get the
- * terminate timeout to finish), then stops it.
+ * knows where it listens. `terminate()` stops it: running jobs get the
+ * `drainTimeout` given to `spawnServer` (default none), then are stopped
+ * through the ladder (their `ctx.signal`, a second, then killed), so their
+ * clients see `WorkerTerminatedError`. Give `terminate()` a timeout longer
+ * than `drainTimeout` plus a second, or the server is killed first (its jobs
+ * die with it, and their clients see `WorkerDiedError`).
  */
 export class SpawnedServer extends ProcessWorker<unknown[], void> {
   #address: [string, number] | undefined;
@@ -57,7 +61,7 @@ export class SpawnedServer extends ProcessWorker<unknown[], void> {
     this.#address ??= address;
   }
 
-  /** Stops the server: drains it for up to 5 s, then forces it. */
+  /** Stops the server (as `terminate({ timeout: 5000 })`). */
   override async [Symbol.asyncDispose](): Promise<void> {
     await this.terminate({ timeout: 5000 });
   }

@@ -8,6 +8,7 @@ import {
   PersistentRemoteWorker,
   RemoteServer,
   RemoteWorker,
+  spawnServer,
   type WorkerContext,
   WorkerDiedError,
   WorkerTerminatedError,
@@ -123,6 +124,21 @@ Deno.test("RemoteServer tells whether a file: module exists only to a job that m
   await worker.wait(10_000);
   assert.ok(
     worker.error instanceof Deno.errors.NotCapable,
+    String(worker.error),
+  );
+});
+
+Deno.test("SpawnedServer.terminate() stops its jobs through the ladder, so their clients see WorkerTerminatedError (trial 4)", async () => {
+  const server = await spawnServer({ port: 0 });
+  const worker = new RemoteWorker({
+    target: () => new Promise<never>(() => {}),
+    host: server.address,
+  });
+  await worker.ready;
+  assert.equal(await server.terminate({ timeout: 5000 }), true);
+  await worker.wait(10_000);
+  assert.ok(
+    worker.error instanceof WorkerTerminatedError,
     String(worker.error),
   );
 });
