@@ -408,7 +408,7 @@ function startClient(
 /** The pid the server logged for the job named `name`. */
 async function jobPid(server: TestServer, name: string): Promise<number> {
   const line = await server.logged(
-    new RegExp(`job \\S+ "${name}" \\(a function\\): started as pid (\\d+)`),
+    new RegExp(`job \\S+ "${name}" \\("a function"\\): started as pid (\\d+)`),
   );
   return Number(/started as pid (\d+)/.exec(line)![1]);
 }
@@ -423,7 +423,7 @@ Deno.test("RemoteServer ends the job of a client killed mid-job: its process is 
       client.kill("SIGKILL");
       // Within 5 s of its client's death (asked to stop, then killed).
       await gone(pid);
-      await server.logged(/job \S+ "hold" \(a function\): ended/);
+      await server.logged(/job \S+ "hold" \("a function"\): ended/);
       await server.logged(/disconnected: /);
     } finally {
       try {
@@ -700,7 +700,7 @@ Deno.test("RemoteServer grants a job at most its ceiling: beyond it NotCapable n
           );
           assert.match(worker.error.message, name);
         }
-        await server.logged(/job \S+ \(a function\): refused: /);
+        await server.logged(/job \S+ \("a function"\): refused: /);
       });
       await t.step("inherit: the ceiling, no more", async () => {
         const worker = await runJob(server, probe, "inherit");
@@ -756,10 +756,10 @@ Deno.test("RemoteWorker relays its job's console output to the client's stdout a
     assert.match(stderr, /^complained by the job$/m);
     assert.match(stderr, /"result":"printed"/);
     await server.logged(
-      /job 127\.0\.0\.1:\d+#1 "print" \(a function\): started as pid \d+/,
+      /job 127\.0\.0\.1:\d+#1 "print" \("a function"\): started as pid \d+/,
     );
     await server.logged(
-      /job 127\.0\.0\.1:\d+#1 "print" \(a function\): ended \(code 0\)/,
+      /job 127\.0\.0\.1:\d+#1 "print" \("a function"\): ended \(code 0\)/,
     );
   });
 });
@@ -815,9 +815,12 @@ Deno.test("RemoteServer refuses a job beyond --max-jobs with a logged reason its
     try {
       const refused = await runJob(server, () => 1);
       assert.ok(refused.error instanceof Error, String(refused.error));
-      assert.match(refused.error.message, /1 are running, the server's limit/);
+      assert.match(
+        refused.error.message,
+        /1 jobs are running, the server's limit/,
+      );
       await server.logged(
-        /job \S+ \(a function\): refused: Cannot start a job as 1 are running/,
+        /job \S+ \("a function"\): refused: Cannot start a job as 1 jobs are running/,
       );
     } finally {
       await holding.terminate();
