@@ -329,6 +329,9 @@ export class RemoteServer {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
+        // Nagle's algorithm off, as on the client (_backend/remote.ts):
+        // relayed frames are coalesced already and must not wait for an ACK.
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       } catch {
         return; // closed
       }
