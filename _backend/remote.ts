@@ -35,6 +35,7 @@ import {
 import { connectLink } from "./remote_link.ts";
 import { AuthenticationError, WorkerDiedError } from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
+import { isResultFrame } from "../_protocol/items.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
   decodeLinkFrame,
@@ -171,6 +172,14 @@ function writeOutput(stream: "stdout" | "stderr", bytes: Uint8Array): void {
 /** The one job each link carries. */
 const JOB = 1;
 
+/**
+ * Frames up to this size are handled straight from the link's read buffer
+ * (onFrame decodes or copies each before the next read): a persistent
+ * job's results come one small frame each, and a `new Uint8Array` costs
+ * about a microsecond here.
+ */
+const VIEW_FRAME_BYTES = 64 * 1024;
+
 function spawnRemote(
   sink: BackendSink,
   start: StartMessage,
@@ -242,10 +251,17 @@ function spawnRemote(
     sink.exited(error);
   };
 
+  /** Handles one frame; `payload` may be a view valid only during the call. */
   const onFrame = (payload: Uint8Array): void => {
     const relayed = jobFrameOf(payload);
     if (relayed !== undefined) {
-      if (relayed.job === JOB) sink.message(decodeChildFrame(relayed.bytes));
+      if (relayed.job !== JOB) return;
+      // A result is decoded from the view at once; anything else is copied
+      // first, as node:v8 may hand out views into the bytes it decodes.
+      const bytes = relayed.bytes;
+      sink.message(
+        decodeChildFrame(isResultFrame(bytes) ? bytes : bytes.slice()),
+      );
       return;
     }
     const frame = decodeLinkFrame(payload, {
@@ -340,14 +356,14 @@ function spawnRemote(
     }, heartbeatMs);
     try {
       for (;;) {
-        const payload = await channel.next();
+        const payload = await channel.next(VIEW_FRAME_BYTES);
         if (payload === null) break;
         lastHeard = Date.now();
         onFrame(payload);
         for (
-          let next = channel.take();
+          let next = channel.take(VIEW_FRAME_BYTES);
           next !== undefined;
-          next = channel.take()
+          next = channel.take(VIEW_FRAME_BYTES)
         ) {
           onFrame(next);
         }
