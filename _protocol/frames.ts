@@ -158,6 +158,13 @@ export class FrameReader {
 const STAGE_BYTES = 64 * 1024;
 
 /**
+ * A writer's first staging buffer: buffers double (up to STAGE_BYTES)
+ * each time one fills before it could be written, so a quiet link (an idle
+ * client of a server) holds little and a busy one writes in large chunks.
+ */
+const FIRST_STAGE_BYTES = 4 * 1024;
+
+/**
  * `FrameWriter.sendParts()` copies a frame whose payload is at most this
  * many bytes before it returns: its caller may reuse the parts' memory.
  */
@@ -183,6 +190,8 @@ export class FrameWriter {
   #staged = 0;
   /** A staging buffer already written, to be filled again. */
   #spare: Uint8Array | undefined;
+  /** The size of the next staging buffer. */
+  #stageBytes = FIRST_STAGE_BYTES;
   /** The queued chunks that are staging buffers (reused once written). */
   readonly #stages = new WeakSet<Uint8Array>();
   #busy: Promise<void> | undefined;
@@ -245,12 +254,19 @@ export class FrameWriter {
 
   /** The staging buffer, with room for `bytes` more (sealing a full one first). */
   #room(bytes: number): Uint8Array {
-    if (this.#stage !== undefined && this.#staged + bytes > STAGE_BYTES) {
+    const full = this.#stage;
+    if (full !== undefined && this.#staged + bytes > full.length) {
+      // Frames come faster than they leave: stage more at once.
+      this.#stageBytes = Math.min(STAGE_BYTES, this.#stageBytes * 2);
       this.#seal();
     }
     if (this.#stage === undefined) {
-      this.#stage = this.#spare ?? new Uint8Array(STAGE_BYTES);
+      const size = Math.max(this.#stageBytes, bytes);
+      const spare = this.#spare;
       this.#spare = undefined;
+      this.#stage = spare !== undefined && spare.length >= size
+        ? spare
+        : new Uint8Array(size);
     }
     return this.#stage;
   }
@@ -263,7 +279,7 @@ export class FrameWriter {
       const chunk = stage.subarray(0, this.#staged);
       this.#stages.add(chunk);
       this.#queue.push(chunk);
-    } else this.#spare ??= stage;
+    } else if (stage.length > (this.#spare?.length ?? 0)) this.#spare = stage;
     this.#stage = undefined;
     this.#staged = 0;
   }
@@ -305,7 +321,10 @@ export class FrameWriter {
           offset += await this.#writer.write(data.subarray(offset));
         }
         // Written: a staging buffer can take the next frames.
-        if (this.#stages.has(data)) this.#spare ??= new Uint8Array(data.buffer);
+        if (
+          this.#stages.has(data) &&
+          data.buffer.byteLength > (this.#spare?.length ?? 0)
+        ) this.#spare = new Uint8Array(data.buffer);
       }
     } catch (error) {
       this.#error = error;
