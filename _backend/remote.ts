@@ -300,12 +300,6 @@ function spawnRemote(
       conn = tls === undefined
         ? await Deno.connect(at)
         : await Deno.connectTls(Object.assign(at, tls));
-      // Deno leaves Nagle's algorithm on: a small frame written while an
-      // earlier one is unacknowledged waits for the peer's delayed ACK
-      // (~40 ms on loopback), which made a persistent remote worker's
-      // stream 8x a bare framed echo. Frames are already coalesced by
-      // FrameWriter, so nothing is gained by the kernel holding them.
-      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     } catch (error) {
       finish(
         new WorkerDiedError(
@@ -320,6 +314,17 @@ function spawnRemote(
     if (ended) {
       conn.close();
       return;
+    }
+    try {
+      // Deno leaves Nagle's algorithm on: a small frame written while an
+      // earlier one is unacknowledged waits for the peer's delayed ACK
+      // (~40 ms on loopback), which stalled a spawn's start frame and made
+      // a persistent remote worker's stream ~10x a bare framed echo.
+      // Frames are coalesced by FrameWriter already. (A TlsConn cannot
+      // turn it off.)
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+    } catch {
+      // a connection already reset: the handshake fails and says so
     }
     try {
       channel = await connectLink(conn, { token });
