@@ -58,6 +58,13 @@ export interface LaunchOptions {
    */
   onFrame(frame: Uint8Array): void;
   /**
+   * Frames of at most this many bytes reach `onFrame` as views into the
+   * read buffer, valid only during the call: for a caller that copies or
+   * decodes each at once (a server relaying a job's frames). Default 0:
+   * every frame is a copy of its own.
+   */
+  viewFrames?: number | undefined;
+  /**
    * Where the child's stdout and stderr go: to this process's (the
    * default), or chunk by chunk to `onOutput` (a server relays a job's
    * output to its client).
@@ -147,16 +154,19 @@ async function relay(
 async function deliver(
   from: FramedChannel,
   onFrame: (frame: Uint8Array) => void,
+  viewUpTo = 0,
 ): Promise<void> {
   const handle = (frame: Uint8Array | null): boolean => {
     if (frame === null) return false;
     onFrame(frame);
-    for (let next = from.take(); next !== undefined; next = from.take()) {
-      onFrame(next);
-    }
+    for (
+      let next = from.take(viewUpTo);
+      next !== undefined;
+      next = from.take(viewUpTo)
+    ) onFrame(next);
     return true;
   };
-  while (await from.next().then(handle));
+  while (await from.next(viewUpTo).then(handle));
 }
 
 let swept = false;
@@ -312,7 +322,9 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
           const from = options.connections === 2
             ? back && (backChannel = new FramedChannel(back))
             : channel;
-          if (from !== undefined) await deliver(from, options.onFrame);
+          if (from !== undefined) {
+            await deliver(from, options.onFrame, options.viewFrames);
+          }
         }
       }
     } catch (caught) {

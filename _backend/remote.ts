@@ -39,6 +39,7 @@ import {
   WorkerTerminatedError,
 } from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
+import { isResultFrame } from "../_protocol/items.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
   decodeLinkFrame,
@@ -200,6 +201,14 @@ function heartbeatOf(value: unknown): number {
 /** The one job each link carries. */
 const JOB = 1;
 
+/**
+ * Frames up to this size are handled straight from the link's read buffer
+ * (onFrame decodes or copies each before the next read): a persistent
+ * job's results come one small frame each, and a `new Uint8Array` costs
+ * about a microsecond here.
+ */
+const VIEW_FRAME_BYTES = 64 * 1024;
+
 function spawnRemote(
   sink: BackendSink,
   start: StartMessage,
@@ -283,10 +292,17 @@ function spawnRemote(
     sink.exited(error);
   };
 
+  /** Handles one frame; `payload` may be a view valid only during the call. */
   const onFrame = (payload: Uint8Array): void => {
     const relayed = jobFrameOf(payload);
     if (relayed !== undefined) {
-      if (relayed.job === JOB) sink.message(decodeChildFrame(relayed.bytes));
+      if (relayed.job !== JOB) return;
+      // A result is decoded from the view at once; anything else is copied
+      // first, as node:v8 may hand out views into the bytes it decodes.
+      const bytes = relayed.bytes;
+      sink.message(
+        decodeChildFrame(isResultFrame(bytes) ? bytes : bytes.slice()),
+      );
       return;
     }
     const frame = decodeLinkFrame(payload, {
@@ -357,6 +373,17 @@ function spawnRemote(
       return;
     }
     try {
+      // Deno leaves Nagle's algorithm on: a small frame written while an
+      // earlier one is unacknowledged waits for the peer's delayed ACK
+      // (~40 ms on loopback), which stalled a spawn's start frame and made
+      // a persistent remote worker's stream ~10x a bare framed echo.
+      // Frames are coalesced by FrameWriter already. (A TlsConn cannot
+      // turn it off.)
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+    } catch {
+      // a connection already reset: the handshake fails and says so
+    }
+    try {
       channel = await connectLink(conn, { token });
     } catch (error) {
       conn = undefined; // closed by connectLink
@@ -391,14 +418,14 @@ function spawnRemote(
     }, heartbeatMs);
     try {
       for (;;) {
-        const payload = await channel.next();
+        const payload = await channel.next(VIEW_FRAME_BYTES);
         if (payload === null) break;
         lastHeard = Date.now();
         onFrame(payload);
         for (
-          let next = channel.take();
+          let next = channel.take(VIEW_FRAME_BYTES);
           next !== undefined;
-          next = channel.take()
+          next = channel.take(VIEW_FRAME_BYTES)
         ) {
           onFrame(next);
         }

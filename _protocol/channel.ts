@@ -61,14 +61,22 @@ export class FramedChannel {
     return this.#writer.idle;
   }
 
-  /** The next frame, or null at a clean end of the stream. */
-  next(): Promise<Uint8Array | null> {
-    return this.#reader.next();
+  /**
+   * The next frame, or null at a clean end of the stream. Frames of at most
+   * `viewUpTo` bytes come as views valid only until the next read
+   * (`FrameReader.next()`).
+   */
+  next(viewUpTo?: number): Promise<Uint8Array | null> {
+    return this.#reader.next(viewUpTo);
   }
 
-  /** The next frame if it is already wholly buffered, else undefined (reads nothing). */
-  take(): Uint8Array | undefined {
-    return this.#reader.take();
+  /**
+   * The next frame if it is already wholly buffered, else undefined (reads
+   * nothing). Frames of at most `viewUpTo` bytes come as views valid only
+   * until the next read.
+   */
+  take(viewUpTo?: number): Uint8Array | undefined {
+    return this.#reader.take(viewUpTo);
   }
 
   /** Every frame until the end of the stream (throws on a broken one). */

@@ -70,24 +70,31 @@ export class FrameReader {
    * The next frame if it is already wholly buffered, else undefined
    * (reads nothing). A persistent process child's results come many per
    * read: taking them this way costs no promise each.
+   *
+   * @param viewUpTo Frames of at most this many bytes come as views into
+   * the read buffer instead of copies, valid only until the next call of
+   * `take()` or `next()`: for a caller that decodes or copies each frame
+   * at once (a `new Uint8Array` costs about a microsecond here, as much as
+   * relaying the frame).
    */
-  take(): Uint8Array | undefined {
+  take(viewUpTo = 0): Uint8Array | undefined {
     const available = this.#end - this.#start;
     if (available < 4) return undefined;
     const length = this.#length();
     if (available < 4 + length) return undefined;
-    return this.#consume(length);
+    return this.#consume(length, viewUpTo);
   }
 
   /**
-   * A copy of the buffered frame of `length` bytes, which it then skips;
-   * a buffer grown for a large frame is let go once all of it is read.
+   * The buffered frame of `length` bytes (a view up to `viewUpTo` bytes,
+   * else a copy), which it then skips; a buffer grown for a large frame is
+   * let go once all of it is read.
    */
-  #consume(length: number): Uint8Array {
-    const payload = this.#buffer.slice(
-      this.#start + 4,
-      this.#start + 4 + length,
-    );
+  #consume(length: number, viewUpTo: number): Uint8Array {
+    const from = this.#start + 4;
+    const payload = length <= viewUpTo
+      ? this.#buffer.subarray(from, from + length)
+      : this.#buffer.slice(from, from + length);
     this.#start += 4 + length;
     if (this.#start === this.#end && this.#buffer.length > SHRINK_ABOVE) {
       this.#buffer = new Uint8Array(READ_BYTES);
@@ -98,19 +105,24 @@ export class FrameReader {
 
   /** The length in the buffered frame header (refused if over the limit). */
   #length(): number {
-    const length = new DataView(
-      this.#buffer.buffer,
-      this.#buffer.byteOffset + this.#start,
-      4,
-    ).getUint32(0);
+    // Read by hand: a DataView per frame costs more than the rest of this.
+    const buffer = this.#buffer;
+    const at = this.#start;
+    const length = ((buffer[at]! << 24) | (buffer[at + 1]! << 16) |
+      (buffer[at + 2]! << 8) | buffer[at + 3]!) >>> 0;
     if (length > this.#maxFrame) {
       throw new FrameSizeError(length, this.#maxFrame);
     }
     return length;
   }
 
-  /** The next frame, or null at a clean end of stream between frames. */
-  async next(): Promise<Uint8Array | null> {
+  /**
+   * The next frame, or null at a clean end of stream between frames.
+   *
+   * @param viewUpTo As for `take()`: frames of at most this many bytes come
+   * as views valid only until the next call.
+   */
+  async next(viewUpTo = 0): Promise<Uint8Array | null> {
     // A frame already buffered is taken without awaiting the stream: a
     // process worker's results come as many small frames per read.
     if (this.#end - this.#start < 4 && !(await this.#fill(4))) {
@@ -123,7 +135,7 @@ export class FrameReader {
     ) {
       throw new Deno.errors.UnexpectedEof("Stream ended inside a frame");
     }
-    return this.#consume(length);
+    return this.#consume(length, viewUpTo);
   }
 
   /** Ensures `n` buffered bytes; false if the stream ended first. */
@@ -151,8 +163,25 @@ export class FrameReader {
   }
 }
 
-/** Chunks below this size are copied together into one write; larger ones are written as they are. */
-const COALESCE_BYTES = 64 * 1024;
+/**
+ * Frames up to this size (length included) are copied, as they are sent,
+ * into a staging buffer that is written as one chunk; larger ones are
+ * written from where they lie.
+ */
+const STAGE_BYTES = 64 * 1024;
+
+/**
+ * A writer's first staging buffer: buffers double (up to STAGE_BYTES)
+ * each time one fills before it could be written, so a quiet link (an idle
+ * client of a server) holds little and a busy one writes in large chunks.
+ */
+const FIRST_STAGE_BYTES = 4 * 1024;
+
+/**
+ * `FrameWriter.sendParts()` copies a frame whose payload is at most this
+ * many bytes before it returns: its caller may reuse the parts' memory.
+ */
+export const COPIED_PAYLOAD_BYTES: number = STAGE_BYTES - 4;
 
 /**
  * Writes frames in order without interleaving them, however many senders
@@ -160,10 +189,24 @@ const COALESCE_BYTES = 64 * 1024;
  * starts one at once (a socket write whose bytes fit its buffer leaves
  * inside the call); frames sent while a write is in flight are coalesced
  * into the next. `busy` and `drained()` tell when all is out.
+ *
+ * Small frames are copied straight into a staging buffer (no allocation
+ * per frame: a remote server relays every result of a persistent job as
+ * its own frame), and a staging buffer that has been written is reused.
  */
 export class FrameWriter {
   #writer: { write(p: Uint8Array): Promise<number> };
+  /** Chunks to write, in order; anything staged comes after them. */
   #queue: Uint8Array[] = [];
+  /** The staging buffer small frames are copied into, and how full it is. */
+  #stage: Uint8Array | undefined;
+  #staged = 0;
+  /** A staging buffer already written, to be filled again. */
+  #spare: Uint8Array | undefined;
+  /** The size of the next staging buffer. */
+  #stageBytes = FIRST_STAGE_BYTES;
+  /** The queued chunks that are staging buffers (reused once written). */
+  readonly #stages = new WeakSet<Uint8Array>();
   #busy: Promise<void> | undefined;
   #error: unknown;
 
@@ -179,7 +222,14 @@ export class FrameWriter {
   /** Queues bytes that are already one whole frame (length first). */
   sendFrame(framed: Uint8Array): void {
     if (this.#error !== undefined) throw this.#error;
-    this.#queue.push(framed);
+    if (framed.length <= STAGE_BYTES) {
+      const stage = this.#room(framed.length);
+      stage.set(framed, this.#staged);
+      this.#staged += framed.length;
+    } else {
+      this.#seal();
+      this.#queue.push(framed);
+    }
     this.#busy ??= this.#pump();
   }
 
@@ -192,14 +242,59 @@ export class FrameWriter {
     if (this.#error !== undefined) throw this.#error;
     let length = 0;
     for (const part of parts) length += part.length;
-    if (parts.length === 1 && length < COALESCE_BYTES) {
-      this.#queue.push(frame(parts[0]!));
-    } else {
-      const header = new Uint8Array(4);
-      new DataView(header.buffer).setUint32(0, length);
-      this.#queue.push(header, ...parts);
+    const small = 4 + length <= STAGE_BYTES;
+    const stage = this.#room(small ? 4 + length : 4);
+    let at = this.#staged;
+    stage[at++] = length >>> 24;
+    stage[at++] = (length >>> 16) & 0xff;
+    stage[at++] = (length >>> 8) & 0xff;
+    stage[at++] = length & 0xff;
+    if (small) {
+      for (const part of parts) {
+        stage.set(part, at);
+        at += part.length;
+      }
+    }
+    this.#staged = at;
+    if (!small) {
+      // The length goes out with what was staged before it; the parts
+      // follow as they are.
+      this.#seal();
+      this.#queue.push(...parts);
     }
     this.#busy ??= this.#pump();
+  }
+
+  /** The staging buffer, with room for `bytes` more (sealing a full one first). */
+  #room(bytes: number): Uint8Array {
+    const full = this.#stage;
+    if (full !== undefined && this.#staged + bytes > full.length) {
+      // Frames come faster than they leave: stage more at once.
+      this.#stageBytes = Math.min(STAGE_BYTES, this.#stageBytes * 2);
+      this.#seal();
+    }
+    if (this.#stage === undefined) {
+      const size = Math.max(this.#stageBytes, bytes);
+      const spare = this.#spare;
+      this.#spare = undefined;
+      this.#stage = spare !== undefined && spare.length >= size
+        ? spare
+        : new Uint8Array(size);
+    }
+    return this.#stage;
+  }
+
+  /** Queues what is staged, so that what is sent next comes after it. */
+  #seal(): void {
+    const stage = this.#stage;
+    if (stage === undefined) return;
+    if (this.#staged > 0) {
+      const chunk = stage.subarray(0, this.#staged);
+      this.#stages.add(chunk);
+      this.#queue.push(chunk);
+    } else if (stage.length > (this.#spare?.length ?? 0)) this.#spare = stage;
+    this.#stage = undefined;
+    this.#staged = 0;
   }
 
   /** Whether a write is in flight or queued. */
@@ -222,43 +317,35 @@ export class FrameWriter {
 
   /** Bytes queued but not yet written. */
   get backlog(): number {
-    let n = 0;
+    let n = this.#staged;
     for (const chunk of this.#queue) n += chunk.length;
     return n;
   }
 
   async #pump(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
-        const data = this.#next();
+      for (;;) {
+        if (this.#queue.length === 0) {
+          if (this.#staged === 0) break;
+          this.#seal();
+        }
+        const data = this.#queue.shift()!;
         for (let offset = 0; offset < data.length;) {
           offset += await this.#writer.write(data.subarray(offset));
         }
+        // Written: a staging buffer can take the next frames.
+        if (
+          this.#stages.has(data) &&
+          data.buffer.byteLength > (this.#spare?.length ?? 0)
+        ) this.#spare = new Uint8Array(data.buffer);
       }
     } catch (error) {
       this.#error = error;
       this.#queue = [];
+      this.#stage = undefined;
+      this.#staged = 0;
     } finally {
       this.#busy = undefined;
     }
-  }
-
-  /** The next chunk to write: a large one as it is, or small ones copied together. */
-  #next(): Uint8Array {
-    const queue = this.#queue;
-    let count = 0;
-    let bytes = 0;
-    while (
-      count < queue.length && queue[count]!.length < COALESCE_BYTES &&
-      bytes + queue[count]!.length <= COALESCE_BYTES * 4
-    ) bytes += queue[count++]!.length;
-    if (count <= 1) return queue.shift()!;
-    const data = new Uint8Array(bytes);
-    let offset = 0;
-    for (const chunk of queue.splice(0, count)) {
-      data.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return data;
   }
 }

@@ -515,6 +515,8 @@ export function jobFrameOf(
   if (payload[0] !== CODES.job || payload.length < JOB_HEADER_BYTES) {
     return undefined;
   }
-  const view = new DataView(payload.buffer, payload.byteOffset, 5);
-  return { job: view.getUint32(1), bytes: payload.subarray(JOB_HEADER_BYTES) };
+  // Read by hand: a DataView per relayed frame costs more than the rest.
+  const job = ((payload[1]! << 24) | (payload[2]! << 16) | (payload[3]! << 8) |
+    payload[4]!) >>> 0;
+  return { job, bytes: payload.subarray(JOB_HEADER_BYTES) };
 }

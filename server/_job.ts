@@ -62,8 +62,12 @@ export interface JobLaunch {
   readonly env?: Readonly<Record<string, string>> | undefined;
   /** Whether the child writes results from a sender thread (two connections). */
   readonly sender: boolean;
-  /** Each frame the job's child sends. */
+  /**
+   * Each frame the job's child sends; one of at most `viewFrames` bytes is
+   * a view valid only during the call.
+   */
   onFrame(frame: Uint8Array): void;
+  readonly viewFrames?: number;
   /** Each chunk the job's child prints. */
   onOutput(stream: OutputStream, chunk: Uint8Array): void;
 }
@@ -106,6 +110,7 @@ export function launchJob(job: JobLaunch): LaunchedProcess {
     env: env ?? (job.env === undefined ? undefined : { ...job.env }),
     clearEnv: env !== undefined,
     onFrame: job.onFrame,
+    viewFrames: job.viewFrames,
     onOutput: job.onOutput,
   });
 }

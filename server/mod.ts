@@ -400,6 +400,13 @@ export class RemoteServer {
       } catch {
         return; // closed
       }
+      try {
+        // Nagle's algorithm off, as on the client (_backend/remote.ts):
+        // relayed frames are coalesced already and must not wait for an ACK.
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      } catch {
+        // a connection already reset: its handshake fails and is logged
+      }
       const peer = conn.remoteAddr as Deno.NetAddr;
       const who = peer.hostname.includes(":")
         ? `[${peer.hostname}]:${peer.port}`
