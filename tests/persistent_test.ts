@@ -69,6 +69,11 @@ async function keepsResultsBeforeSigkill(
   });
   for (let x = 0; x <= 11; x++) worker.enqueue(x);
   await signal.started;
+  // The target's signal can overtake the child's ready message, and until
+  // that arrives `pid` is this process's own: killing it killed the test
+  // runner on a loaded machine.
+  await worker.ready;
+  assert.notEqual(worker.pid, Deno.pid);
   Deno.kill(worker.pid, "SIGKILL");
   await worker.wait(10_000);
   assert.equal(worker.hasError, true);
