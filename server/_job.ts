@@ -16,14 +16,23 @@ import { BOOTSTRAP } from "../_backend/child_wire.ts";
 const WITHHELD_ENV = ["PYWORKERS_TOKEN"];
 
 /**
- * Variables a client may not set for its job whatever its grant: the
- * dynamic loader's and the C library's (LD_PRELOAD runs native code
- * before Deno checks anything; GCONV_PATH, GLIBC_TUNABLES, ... load or
- * tune it), and the runtime's own (DENO_V8_FLAGS, DENO_DIR, RUST_*). They
- * act outside the job's permissions.
+ * Variables a client may not set for its job whatever its grant, as they
+ * act outside its permissions (compared without case: proxies are read in
+ * both): the dynamic loader's and the C library's (LD_PRELOAD runs native
+ * code before Deno checks anything; GCONV_PATH, GLIBC_TUNABLES, locales,
+ * resolver files), the runtime's own (DENO_*, RUST_*, npm's config), where
+ * it keeps its cache and temporary files (HOME, XDG_*, TMPDIR: a job could
+ * point the code cache its own bootstrap loads from somewhere else), what
+ * it trusts (SSL_CERT_*), and the HTTP proxies (a proxy on the server's
+ * network reaches any host from a job granted one: trial 5).
  */
-const REFUSED_ENV =
-  /^(LD_|DYLD_|DENO_|RUST_|GLIBC_|MALLOC_|GCONV_PATH$|LOCPATH$|NLSPATH$|HOSTALIASES$|RES_OPTIONS$|TZDIR$)/;
+const REFUSED_ENV = new RegExp(
+  "^(LD_|DYLD_|DENO_|RUST_|GLIBC_|MALLOC_|NPM_CONFIG_|XDG_|LC_|SSL_CERT_|" +
+    "NODE_)|^(GCONV_PATH|LOCPATH|NLSPATH|HOSTALIASES|RES_OPTIONS|" +
+    "LOCALDOMAIN|TZDIR|HOME|PATH|TMPDIR|TMP|TEMP|LANG|LANGUAGE|" +
+    "HTTP_PROXY|HTTPS_PROXY|ALL_PROXY|NO_PROXY)$",
+  "i",
+);
 
 /**
  * Throws `NotCapable` if the client's variables include one it may not
@@ -40,7 +49,8 @@ function checkClientEnv(
       throw new Deno.errors.NotCapable(
         `Cannot set ${name} for a remote job as the dynamic loader's, the C ` +
           "library's and the runtime's variables (LD_*, DYLD_*, DENO_*, " +
-          "RUST_*, GLIBC_*, ...) act outside its permissions",
+          "RUST_*, GLIBC_*, HOME, TMPDIR, the HTTP proxies, ...) act " +
+          "outside its permissions",
       );
     }
     const readable = grant.env === true ||

@@ -866,6 +866,12 @@ Deno.test("RemoteServer refuses a job whose client sets the dynamic loader's or 
         "GLIBC_TUNABLES",
         "GCONV_PATH",
         "RUST_BACKTRACE",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HOME",
+        "XDG_CACHE_HOME",
+        "LANG",
+        "ld_preload",
       ]
     ) {
       const worker = new RemoteWorker({
