@@ -39,6 +39,7 @@ import {
   WorkerTerminatedError,
 } from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
+import { within } from "../_protocol/time.ts";
 import { isResultFrame } from "../_protocol/items.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
@@ -198,6 +199,36 @@ function heartbeatOf(value: unknown): number {
   return value;
 }
 
+/**
+ * Completes a TLS handshake within `deadlineMs`, or closes the connection
+ * and throws. Done before anything is written: on Deno
+ * 2.8.2 a write waiting for a handshake that never completes (a silent
+ * peer) is not cancelled by close(), and the worker would wait for it for
+ * ever (trial 5); a pending handshake() is.
+ */
+async function tlsHandshake(
+  conn: Deno.TlsConn,
+  deadlineMs: number,
+): Promise<Deno.TlsConn> {
+  const handshake = conn.handshake();
+  let done = false;
+  try {
+    done = await within(handshake, deadlineMs);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  if (!done) {
+    conn.close();
+    await handshake.catch(() => {});
+    throw new DOMException(
+      `Cannot complete the TLS handshake within ${deadlineMs} ms`,
+      "TimeoutError",
+    );
+  }
+  return conn;
+}
+
 /** The one job each link carries. */
 const JOB = 1;
 
@@ -227,6 +258,8 @@ function spawnRemote(
   }
   const tls = tlsOf(options.tls);
   const heartbeatMs = heartbeatOf(options.heartbeat);
+  // A server silent this long is gone: during the handshakes as after.
+  const silenceMs = Math.max(1000, SILENT_INTERVALS * heartbeatMs);
   const env = checkEnv(options.env);
   const where = `${
     hostname.includes(":") ? `[${hostname}]` : hostname
@@ -356,7 +389,10 @@ function spawnRemote(
       const at = Object.assign(Object.create(null), { hostname, port });
       conn = tls === undefined
         ? await Deno.connect(at)
-        : await Deno.connectTls(Object.assign(at, tls));
+        : await tlsHandshake(
+          await Deno.connectTls(Object.assign(at, tls)),
+          silenceMs,
+        );
     } catch (error) {
       finish(
         new WorkerDiedError(
@@ -384,7 +420,7 @@ function spawnRemote(
       // a connection already reset: the handshake fails and says so
     }
     try {
-      channel = await connectLink(conn, { token });
+      channel = await connectLink(conn, { token, deadlineMs: silenceMs });
     } catch (error) {
       conn = undefined; // closed by connectLink
       finish(

@@ -142,3 +142,28 @@ Deno.test("SpawnedServer.terminate() stops its jobs through the ladder, so their
     String(worker.error),
   );
 });
+
+Deno.test("RemoteWorker facing a peer that accepts and never speaks ends within its heartbeat bound, over TLS as over TCP (trial 5)", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    for (const tls of [true, undefined] as const) {
+      const worker = new RemoteWorker({
+        target: () => 1,
+        host: ["127.0.0.1", (listener.addr as Deno.NetAddr).port],
+        heartbeat: 100,
+        ...(tls ? { tls } : {}),
+      });
+      assert.equal(await worker.wait(10_000), true, `tls: ${tls}`);
+      assert.ok(worker.error instanceof WorkerDiedError, String(worker.error));
+      assert.match(worker.error.message, /within 1000 ms/);
+    }
+  } finally {
+    listener.close();
+    await accepting;
+    for (const conn of held) conn.close();
+  }
+});
