@@ -94,17 +94,11 @@ export function connectLink(
       type: "proof",
       proof: await linkProof(token, "client", clientNonce, serverNonce),
     }));
-    let answer;
-    try {
-      answer = await nextHandshakeFrame(channel, "server", "welcome");
-    } catch (error) {
-      throw new AuthenticationError(
-        `Cannot authenticate with the server as it refused our proof: ${
-          (error as Error).message
-        }`,
-        { cause: error },
-      );
-    }
+    // A server that refuses the proof says so in a close frame; a
+    // connection that just ends (a server shutting down, a network failure)
+    // is a link error, not a wrong token (trial 5: a client retrying on
+    // AuthenticationError would blame its token).
+    const answer = await nextHandshakeFrame(channel, "server", "welcome");
     if (answer.type !== "welcome") {
       throw new AuthenticationError(
         `Cannot authenticate with the server as it refused our proof${

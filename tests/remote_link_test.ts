@@ -218,6 +218,33 @@ Deno.test("connectLink() rejects with AuthenticationError when the server refuse
   raw.close();
 });
 
+Deno.test("connectLink() reads a server that closes after the proof without a word as a broken link, not a wrong token (trial 5)", async () => {
+  // A server shutting down mid-handshake: it knows the token, then the
+  // connection just ends.
+  const [serverConn, clientConn] = await tcpPair();
+  const raw = new FramedChannel(serverConn, 256);
+  const connecting = rejection(connectLink(clientConn, { token: TOKEN }));
+  const hello = decodeLinkFrame((await bounded(raw.next()))!, {
+    from: "client",
+    authenticated: false,
+  });
+  if (hello.type !== "hello") return assert.fail(hello.type);
+  const serverNonce = newNonce();
+  raw.send(encodeLinkFrame({
+    type: "challenge",
+    version: LINK_VERSION,
+    nonce: serverNonce,
+    proof: await linkProof(TOKEN, "server", hello.nonce, serverNonce),
+  }));
+  await bounded(raw.next()); // the proof
+  await raw.drained();
+  raw.close();
+  const error = await connecting;
+  assert.ok(!(error instanceof AuthenticationError), String(error));
+  assert.ok(error instanceof LinkError, String(error));
+  assert.match(error.message, /closed the connection/);
+});
+
 Deno.test("connectLink() refuses a fake server that does not know the token, sending nothing after its hello but why it leaves", async () => {
   const [serverConn, clientConn] = await tcpPair();
   const fake = new FramedChannel(serverConn, 256);
