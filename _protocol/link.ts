@@ -280,7 +280,10 @@ export function decodeLinkFrame(
       `Cannot accept a frame of ${payload.length} bytes before authentication: the limit is ${MAX_PRE_AUTH_FRAME}`,
     );
   }
-  const type = TYPES.get(payload[0] ?? -1);
+  if (payload.length === 0) {
+    throw new LinkError("Cannot decode an empty frame: expected a type byte");
+  }
+  const type = TYPES.get(payload[0]!);
   if (type === undefined) {
     throw new LinkError(`Cannot decode a frame of unknown type ${payload[0]}`);
   }

@@ -197,6 +197,7 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
       /terminate frame of 2 bytes: expected 4/,
     ],
     [Uint8Array.of(0x11, 0), authed, /expected at least 4/],
+    [new Uint8Array(), authed, /Cannot decode an empty frame/],
     [Uint8Array.of(0x10, 0, 0, 0, 1, 0x7b), authed, /not JSON/],
     [Uint8Array.of(0x10, 0, 0, 0, 1, 0xff, 0xfe), authed, /not JSON/],
     [
