@@ -183,7 +183,7 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
     typeof client | typeof authed | typeof server,
     RegExp,
   ][] = [
-    [new Uint8Array(), client, /unknown type/],
+    [new Uint8Array(), client, /Cannot decode an empty frame/],
     [Uint8Array.of(0x7f), client, /unknown type 127/],
     [
       Uint8Array.of(0x01, 1, 2, 3),
@@ -197,7 +197,6 @@ Deno.test("decodeLinkFrame() refuses malformed frames", () => {
       /terminate frame of 2 bytes: expected 4/,
     ],
     [Uint8Array.of(0x11, 0), authed, /expected at least 4/],
-    [new Uint8Array(), authed, /Cannot decode an empty frame/],
     [Uint8Array.of(0x10, 0, 0, 0, 1, 0x7b), authed, /not JSON/],
     [Uint8Array.of(0x10, 0, 0, 0, 1, 0xff, 0xfe), authed, /not JSON/],
     [
