@@ -23,3 +23,4 @@ export * from "./errors.ts";
 export * from "./thread.ts";
 export * from "./process.ts";
 export * from "./persistent.ts";
+export * from "./pool.ts";
