@@ -8,6 +8,8 @@ Deno.test("mod.ts exports exactly the public names", () => {
     "PersistentProcessWorker",
     "PersistentThreadWorker",
     "PersistentWorker",
+    "Pool",
+    "PoolError",
     "ProcessWorker",
     "ThreadWorker",
     "Worker",
