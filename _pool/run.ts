@@ -77,6 +77,8 @@ export class Run {
   readonly #settings: RunSettings;
   readonly #input: Input<PersistentWorker>;
   readonly #chunk: number;
+  /** Whether items have a deadline (else their start times are not tracked). */
+  readonly #timed: boolean;
   /** Items to run again (their worker ended before answering), first in line. */
   #retry: Task[] = [];
   #index = 0;
@@ -108,6 +110,7 @@ export class Run {
         this.#fatal("Cannot go on with the run as its input threw", error);
       } else this.kickAll();
     });
+    this.#timed = settings.timeout !== undefined;
     this.#chunk = settings.chunkSize ??
       autoChunk(this.#input.length, host.slots.length);
     this.done = new Promise<void>((resolve, reject) => {
@@ -150,6 +153,11 @@ export class Run {
   kick(slot: Slot): void {
     this.#fill(slot);
     this.#check();
+  }
+
+  /** Whether events are wanted (else none is even built: this runs per item). */
+  get #listening(): boolean {
+    return this.#settings.onEvent !== undefined && !this.#settled;
   }
 
   #emit(event: PoolEvent): void {
@@ -232,24 +240,31 @@ export class Run {
 
   #submit(slot: Slot, task: Task): void {
     slot.idle = false;
-    if (slot.pending.size === 0) task.since = performance.now();
+    if (this.#timed && slot.pending.size === 0) task.since = performance.now();
     slot.pending.add(task);
-    this.#emit({
-      type: "enqueued",
-      worker: slot.worker,
-      args: task.args as never,
-    });
+    if (this.#listening) {
+      this.#emit({
+        type: "enqueued",
+        worker: slot.worker,
+        args: task.args as never,
+      });
+    }
     slot.worker.call(...(task.args as never[])).then(
       (value) => this.#answered(slot, task, true, value),
       (error) => this.#answered(slot, task, false, error),
     );
-    this.#arm(slot);
+    if (this.#timed) this.#arm(slot);
   }
 
   #answered(slot: Slot, task: Task, ok: boolean, value: unknown): void {
     if (!slot.pending.delete(task)) return; // let go of already (a stuck worker)
-    const head = slot.head();
-    if (head !== undefined && head.since === 0) head.since = performance.now();
+    if (this.#timed) {
+      // The next item starts now: its deadline counts from here.
+      const head = slot.head();
+      if (head !== undefined && head.since === 0) {
+        head.since = performance.now();
+      }
+    }
     if (task.owner !== this || this.#settled) {
       // A late answer of an earlier run: it freed room for the current one.
       this.#host.kick(slot);
@@ -258,14 +273,16 @@ export class Run {
     if (ok) {
       this.#outstanding--;
       this.stats.doneIn(slot.worker);
-      this.#emit({
-        type: "finished",
-        worker: slot.worker,
-        args: task.args as never,
-        result: value,
-      });
+      if (this.#listening) {
+        this.#emit({
+          type: "finished",
+          worker: slot.worker,
+          args: task.args as never,
+          result: value,
+        });
+      }
       this.#sink.value(task, value);
-      this.#arm(slot);
+      if (this.#timed) this.#arm(slot);
       this.kick(slot);
       return;
     }

@@ -45,10 +45,18 @@ export class StatsCounter<W> {
   #ended: number | undefined;
   readonly #perWorker = new Map<W, { done: number; failed: number }>();
 
+  /** The last worker counted, and its counts (items come in runs from one worker). */
+  #lastWorker: W | undefined;
+  #lastCounts: { done: number; failed: number } | undefined;
+
   /** Counts an item done in `worker`. */
   doneIn(worker: W): void {
     this.done++;
-    this.#of(worker).done++;
+    if (worker !== this.#lastWorker) {
+      this.#lastWorker = worker;
+      this.#lastCounts = this.#of(worker);
+    }
+    this.#lastCounts!.done++;
   }
 
   /** Counts an item failed in `worker` (none: it never ran). */
