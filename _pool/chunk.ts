@@ -1,28 +1,53 @@
 /**
  * How many items a pool sends a worker at once when the caller does not
- * say: Python's `Pool.map` rule (a quarter of each worker's share), capped
- * so that a worker never holds much more than its neighbours when the run
- * ends, and results stream back while a chunk runs (they do anyway: a
- * child sends each result as its item finishes).
+ * say. Two limits, the smaller wins:
+ *
+ * - Python's `Pool.map` rule: a quarter of each worker's share of an input
+ *   of known length (so that workers end together), capped;
+ * - time: a chunk should take about {@linkcode TARGET_CHUNK_MS}, measured
+ *   from the worker's answers (a worker starts with chunks of 1 and grows
+ *   them as it answers), so long items still stream back one by one while
+ *   tiny ones travel thousands per message.
  *
  * @module
  */
 
-/** The largest automatic chunk. */
-export const MAX_AUTO_CHUNK = 256;
+/** The largest automatic chunk sent as one chunk call (no deadlines). */
+export const MAX_CHUNK = 4096;
 
-/** The automatic chunk of an input whose length is not known (an iterator, a function). */
-export const UNKNOWN_LENGTH_CHUNK = 16;
+/** The largest automatic chunk of single calls (a run with deadlines). */
+export const MAX_CALLS_CHUNK = 256;
+
+/** About how long an automatic chunk should take to run (ms). */
+export const TARGET_CHUNK_MS = 2;
 
 /**
- * The automatic chunk size for `length` items over `workers` workers.
+ * The cap of a run's automatic chunks: Python's rule (`ceil(length /
+ * (workers * 4))`) for an input of known length, `max` otherwise.
  *
  * @param length The number of items, or undefined when not known.
  * @param workers The number of workers (at least 1 is assumed).
+ * @param max The largest chunk.
  */
-export function autoChunk(length: number | undefined, workers: number): number {
-  if (length === undefined) return UNKNOWN_LENGTH_CHUNK;
-  // divmod(len, workers * 4), rounded up, as multiprocessing.Pool.map does.
+export function chunkCap(
+  length: number | undefined,
+  workers: number,
+  max: number,
+): number {
+  if (length === undefined) return max;
   const chunk = Math.ceil(length / (Math.max(1, workers) * 4));
-  return Math.min(MAX_AUTO_CHUNK, Math.max(1, chunk));
+  return Math.min(max, Math.max(1, chunk));
+}
+
+/**
+ * A worker's next automatic chunk: about {@linkcode TARGET_CHUNK_MS} of
+ * items at its measured pace, at least 1, at most `cap`; 1 until measured.
+ *
+ * @param perItemMs The worker's measured time per item, if any yet.
+ * @param cap The run's cap.
+ */
+export function timedChunk(perItemMs: number | undefined, cap: number): number {
+  if (perItemMs === undefined) return 1;
+  if (perItemMs <= 0) return cap;
+  return Math.min(cap, Math.max(1, Math.floor(TARGET_CHUNK_MS / perItemMs)));
 }

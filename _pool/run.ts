@@ -8,7 +8,7 @@
  * the values is their sink's business.
  *
  * ```
- *  input ─▶ take ─▶ slot.pending ─▶ worker.call() ─▶ answered ─▶ sink
+ *  input ─▶ take ─▶ slot (calls) ─▶ worker.call() / chunk ─▶ answered ─▶ sink
  *             ▲                                         │
  *             └──────── retry queue ◀── worker ended ◀──┘
  * ```
@@ -18,7 +18,11 @@
 import { WorkerClosedError, WorkerDiedError } from "../errors.ts";
 import { asError } from "../_protocol/error_codec.ts";
 import type { PersistentWorker } from "../persistent.ts";
-import { autoChunk } from "./chunk.ts";
+import { callChunk } from "../_core/chunk_calls.ts";
+import { decodeError } from "../_protocol/error_codec.ts";
+import type { ChunkResult } from "../_protocol/messages.ts";
+import { packLists } from "../_protocol/chunk_pack.ts";
+import { chunkCap, MAX_CALLS_CHUNK, MAX_CHUNK, timedChunk } from "./chunk.ts";
 import type { PoolEvent } from "./events.ts";
 import { type Input, inputOf } from "./input.ts";
 import type { Slot } from "./slot.ts";
@@ -76,8 +80,15 @@ export class Run {
   readonly #sink: Sink;
   readonly #settings: RunSettings;
   readonly #input: Input<PersistentWorker>;
-  readonly #chunk: number;
-  /** Whether items have a deadline (else their start times are not tracked). */
+  /** The chunk size the caller chose, if any. */
+  readonly #fixedChunk: number | undefined;
+  /** The largest automatic chunk of this run. */
+  readonly #chunkCap: number;
+  /**
+   * Whether items have a deadline (else their start times are not
+   * tracked). Then each item is a call of its own (its deadline counts
+   * from its own start); else items travel in chunk calls.
+   */
   readonly #timed: boolean;
   /** Items to run again (their worker ended before answering), first in line. */
   #retry: Task[] = [];
@@ -111,8 +122,12 @@ export class Run {
       } else this.kickAll();
     });
     this.#timed = settings.timeout !== undefined;
-    this.#chunk = settings.chunkSize ??
-      autoChunk(this.#input.length, host.slots.length);
+    this.#fixedChunk = settings.chunkSize;
+    this.#chunkCap = chunkCap(
+      this.#input.length,
+      host.slots.length,
+      this.#timed ? MAX_CALLS_CHUNK : MAX_CHUNK,
+    );
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -170,26 +185,154 @@ export class Run {
     }
   }
 
+  /** The chunk size for `slot` now. */
+  #chunkOf(slot: Slot): number {
+    if (this.#fixedChunk !== undefined) return this.#fixedChunk;
+    // Single calls are batched per message anyway: only the count matters.
+    if (this.#timed) return this.#chunkCap;
+    return timedChunk(slot.perItem, this.#chunkCap);
+  }
+
   /** Hands a slot items until it holds two chunks (refilled once one is left). */
   #fill(slot: Slot): void {
     if (
       this.#settled || this.#aborted || slot.state !== "ready" ||
-      !slot.worker.isAlive() || slot.pending.size > this.#chunk
+      !slot.worker.isAlive()
     ) return;
-    const cap = this.#chunk * 2;
-    while (slot.pending.size < cap) {
-      const task = this.#take(slot);
-      if (task === undefined) break;
-      this.#submit(slot, task);
+    const chunk = this.#chunkOf(slot);
+    if (slot.load > chunk) return;
+    const cap = chunk * 2;
+    while (slot.load < cap) {
+      if (this.#timed || chunk === 1) {
+        const task = this.#take(slot);
+        if (task === undefined) break;
+        this.#submit(slot, task);
+      } else {
+        const batch: Task[] = [];
+        while (batch.length < chunk && slot.load + batch.length < cap) {
+          const task = this.#take(slot);
+          if (task === undefined) break;
+          if (task.single) {
+            // It goes alone: after the batch, or now if the batch is empty.
+            if (batch.length === 0) batch.push(task);
+            else this.#retry.unshift(task);
+            break;
+          }
+          batch.push(task);
+        }
+        if (batch.length === 0) break;
+        if (batch.length === 1) this.#submit(slot, batch[0]!);
+        else this.#submitChunk(slot, batch);
+      }
       if (this.#settled) return;
     }
     if (
-      slot.pending.size === 0 && !slot.idle && this.#retry.length === 0 &&
+      slot.load === 0 && !slot.idle && this.#retry.length === 0 &&
       (slot.exhausted || this.#inputDone())
     ) {
       slot.idle = true;
       this.#emit({ type: "idle", worker: slot.worker });
     }
+  }
+
+  /** Hands `batch` to the worker as one chunk call (one message each way). */
+  #submitChunk(slot: Slot, batch: Task[]): void {
+    slot.idle = false;
+    const lists: unknown[][] = new Array(batch.length);
+    slot.add(batch);
+    for (let i = 0; i < batch.length; i++) {
+      const task = batch[i]!;
+      lists[i] = task.args;
+      if (this.#listening) {
+        this.#emit({
+          type: "enqueued",
+          worker: slot.worker,
+          args: task.args as never,
+        });
+      }
+    }
+    const sent = performance.now();
+    callChunk(slot.worker, packLists(lists)).then(
+      (result) => this.#chunkAnswered(slot, batch, sent, result),
+      () => this.#chunkFailed(slot, batch),
+    );
+  }
+
+  /**
+   * Learns the worker's pace: from the time the child took for a chunk,
+   * or, for a single call, from the time since the later of its sending
+   * and the previous answer (the child runs calls in order).
+   */
+  #measure(slot: Slot, count: number, sent: number, ms?: number): void {
+    const now = performance.now();
+    const perItem = (ms ?? now - Math.max(sent, slot.lastAnswer)) / count;
+    slot.lastAnswer = now;
+    slot.perItem = slot.perItem === undefined
+      ? perItem
+      : 0.75 * slot.perItem + 0.25 * perItem;
+  }
+
+  #chunkAnswered(
+    slot: Slot,
+    batch: Task[],
+    sent: number,
+    result: ChunkResult,
+  ): void {
+    this.#measure(slot, batch.length, sent, result.ms);
+    if (!slot.remove(batch)) return; // let go of already (a stuck worker)
+    if (batch[0]!.owner !== this || this.#settled) {
+      // A late answer of an earlier run: it freed room for the current one.
+      this.#host.kick(slot);
+      return;
+    }
+    const failed = result.failed.length === 0
+      ? undefined
+      : new Map(result.failed);
+    for (let i = 0; i < batch.length; i++) {
+      const task = batch[i]!;
+      const error = failed?.get(i);
+      if (error === undefined) this.#succeeded(slot, task, result.values[i]);
+      else this.#fail(slot, task, asError(decodeError(error)));
+      if (this.#settled) return;
+    }
+    this.kick(slot);
+  }
+
+  /**
+   * A chunk failed as a whole: its worker ended in it, or its values
+   * could not be sent. Which item was running is not known, so no death
+   * is charged; its items run again, each alone (a poison item then kills
+   * only on its own account).
+   */
+  #chunkFailed(slot: Slot, batch: Task[]): void {
+    if (!slot.remove(batch)) return;
+    if (batch[0]!.owner !== this || this.#settled) {
+      this.#host.kick(slot);
+      return;
+    }
+    for (const task of batch) {
+      if (this.#aborted) {
+        this.#outstanding--;
+      } else {
+        task.single = true;
+        this.#requeue(task);
+      }
+    }
+    this.kickAll();
+  }
+
+  #succeeded(slot: Slot, task: Task, value: unknown): void {
+    this.#outstanding--;
+    this.stats.doneIn(slot.worker);
+    if (this.#listening) {
+      this.#emit({
+        type: "finished",
+        worker: slot.worker,
+        args: task.args as never,
+        result: value,
+      });
+    }
+    this.#sink.value(task, value);
   }
 
   #inputDone(): boolean {
@@ -222,6 +365,7 @@ export class Run {
         args: taken.args as unknown[],
         owner: this,
         deaths: 0,
+        single: false,
         since: 0,
       };
       this.#outstanding++;
@@ -240,8 +384,9 @@ export class Run {
 
   #submit(slot: Slot, task: Task): void {
     slot.idle = false;
-    if (this.#timed && slot.pending.size === 0) task.since = performance.now();
-    slot.pending.add(task);
+    if (this.#timed && slot.load === 0) task.since = performance.now();
+    slot.add(task);
+    const sent = this.#timed ? 0 : performance.now();
     if (this.#listening) {
       this.#emit({
         type: "enqueued",
@@ -250,14 +395,17 @@ export class Run {
       });
     }
     slot.worker.call(...(task.args as never[])).then(
-      (value) => this.#answered(slot, task, true, value),
+      (value) => {
+        if (!this.#timed) this.#measure(slot, 1, sent);
+        this.#answered(slot, task, true, value);
+      },
       (error) => this.#answered(slot, task, false, error),
     );
     if (this.#timed) this.#arm(slot);
   }
 
   #answered(slot: Slot, task: Task, ok: boolean, value: unknown): void {
-    if (!slot.pending.delete(task)) return; // let go of already (a stuck worker)
+    if (!slot.remove(task)) return; // let go of already (a stuck worker)
     if (this.#timed) {
       // The next item starts now: its deadline counts from here.
       const head = slot.head();
@@ -271,17 +419,7 @@ export class Run {
       return;
     }
     if (ok) {
-      this.#outstanding--;
-      this.stats.doneIn(slot.worker);
-      if (this.#listening) {
-        this.#emit({
-          type: "finished",
-          worker: slot.worker,
-          args: task.args as never,
-          result: value,
-        });
-      }
-      this.#sink.value(task, value);
+      this.#succeeded(slot, task, value);
       if (this.#timed) this.#arm(slot);
       this.kick(slot);
       return;
@@ -390,8 +528,7 @@ export class Run {
     this.#stop(slot, DEADLINE_GRACE_MS, () => {
       // It could not be stopped (a thread busy in synchronous code): let
       // it go, and run what it held elsewhere.
-      const held = [...slot.pending];
-      slot.pending.clear();
+      const held = slot.clear();
       for (const other of held) {
         if (other.owner !== this || this.#settled) continue;
         if (other === task) this.#timedOut(slot, task);
@@ -482,12 +619,11 @@ export class Run {
     this.#retry = [];
     for (const slot of this.#host.slots) {
       if (slot.state !== "ready") continue;
-      if (![...slot.pending].some((task) => task.owner === this)) continue;
+      if (!slot.tasks().some((task) => task.owner === this)) continue;
       this.#stop(slot, DEADLINE_GRACE_MS, () => {
-        for (const task of slot.pending) {
+        for (const task of slot.clear()) {
           if (task.owner === this) this.#outstanding--;
         }
-        slot.pending.clear();
       });
     }
     this.#abortReason = reason;

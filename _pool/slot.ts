@@ -43,8 +43,13 @@ export class Slot {
   /** The worker. */
   readonly worker: PersistentWorker;
   state: SlotState = "ready";
-  /** Items handed to the worker and not yet answered, in the order it runs them. */
-  readonly pending: Set<Task> = new Set();
+  /**
+   * Calls handed to the worker and not yet answered, in the order it runs
+   * them: an item alone, or a chunk's items (one entry for the chunk).
+   */
+  readonly #calls: Set<Task | Task[]> = new Set();
+  /** Items in `#calls`. */
+  #load = 0;
   /** Restarts after deaths during the current run. */
   restarts = 0;
   /** A function input gave this worker `undefined`: it gets no more new items this run. */
@@ -55,6 +60,10 @@ export class Slot {
   timedOut: Task | undefined;
   /** The pool stops this worker (deadline, abort, close): its end is no death to heal. */
   stopping = false;
+  /** Measured time per item of this worker (ms), for automatic chunks. */
+  perItem: number | undefined;
+  /** When its last call was answered (`performance.now()`). */
+  lastAnswer = 0;
   /** Whether the current child is ready (deadlines count from then at the earliest). */
   started = false;
   /** The deadline timer, while one is armed. */
@@ -106,9 +115,40 @@ export class Slot {
     return error instanceof Error ? this.#classified.get(error) : undefined;
   }
 
+  /** Items handed to the worker and not yet answered. */
+  get load(): number {
+    return this.#load;
+  }
+
+  /** Records a call handed to the worker. */
+  add(call: Task | Task[]): void {
+    this.#calls.add(call);
+    this.#load += Array.isArray(call) ? call.length : 1;
+  }
+
+  /** Forgets an answered call; false if it was already let go of. */
+  remove(call: Task | Task[]): boolean {
+    if (!this.#calls.delete(call)) return false;
+    this.#load -= Array.isArray(call) ? call.length : 1;
+    return true;
+  }
+
+  /** Lets go of every call (a worker that could not be stopped); returns their items. */
+  clear(): Task[] {
+    const tasks = this.tasks();
+    this.#calls.clear();
+    this.#load = 0;
+    return tasks;
+  }
+
+  /** The items handed and not answered, in order. */
+  tasks(): Task[] {
+    return [...this.#calls].flat();
+  }
+
   /** The item the worker runs now (or next): the oldest unanswered. */
   head(): Task | undefined {
-    for (const task of this.pending) return task;
+    for (const call of this.#calls) return Array.isArray(call) ? call[0] : call;
     return undefined;
   }
 

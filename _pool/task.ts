@@ -16,6 +16,8 @@ export interface Task {
   readonly owner: object;
   /** Workers that died while it was the item running in them. */
   deaths: number;
+  /** Sent alone, never in a chunk: its chunk failed as a whole (a worker died in it). */
+  single: boolean;
   /** When it became the next item its worker runs (ms, `performance.now()`); 0 before. */
   since: number;
 }

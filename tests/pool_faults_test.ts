@@ -88,7 +88,8 @@ Deno.test("Pool.run() fails a poison item for good after 3 workers died running 
   assert.deepEqual(error.failures[0]!.args, [3]);
   assert.ok(error.failures[0]!.error instanceof WorkerDiedError);
   assert.match(error.failures[0]!.error.message, /Item 3 \[ 3 \]/);
-  assert.equal(died, 3);
+  // 3 deaths alone; one more if it first died in a chunk (charged to no item).
+  assert.ok(died === 3 || died === 4, `${died} deaths`);
   assert.ok(pool.workers.every((worker) => worker.isAlive()));
 });
 

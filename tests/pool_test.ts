@@ -10,6 +10,7 @@ import {
   type PoolEvent,
   Worker,
   WorkerClosedError,
+  type WorkerContext,
   WorkerType,
 } from "../mod.ts";
 
@@ -248,4 +249,52 @@ Deno.test("Pool.run() runs 100k tiny items with default chunks", async () => {
   const results = await pool.run(range(100_000));
   assert.equal(results.length, 100_000);
   assert.equal(results.reduce((a, b) => a + b, 0), 99_999 * 100_000);
+});
+
+Deno.test("Pool.run() in chunks keeps each item's own failure, defaults and context, on threads and processes", async (t) => {
+  for (const type of [WorkerType.THREAD, WorkerType.PROCESS]) {
+    await t.step(WorkerType[type], async () => {
+      await using pool = new Pool({
+        target: (
+          x: number | string,
+          y: number,
+          ctx: WorkerContext,
+        ) => {
+          if (x === 3) throw new RangeError("three");
+          if (x === 5) return () => {}; // cannot be sent back
+          return `${x}+${y}@${ctx.worker.userid}`;
+        },
+        args: [0, 10],
+        chunkSize: 4,
+      });
+      pool.addWorker(type);
+      const input = [[1], [2, 20], [3], ["s"], [5], [6]] as [number][];
+      const error = await pool.run(input).catch((e) => e);
+      assert.ok(error instanceof PoolError, String(error));
+      assert.deepEqual(
+        [...error.results].sort(),
+        ["1+10@0", "2+20@0", "6+10@0", "s+10@0"],
+      );
+      const byArg = new Map(
+        error.failures.map((f) => [(f.args as unknown[])[0], f.error]),
+      );
+      assert.equal(byArg.get(3)?.name, "RangeError");
+      assert.equal(byArg.get(3)?.message, "three");
+      assert.match(byArg.get(5)?.message ?? "", /result/);
+      assert.equal(byArg.size, 2);
+    });
+  }
+});
+
+Deno.test("Pool workers count every item they ran, chunked or not, in result", async () => {
+  const pool = new Pool({ target: square });
+  pool.addWorker(WorkerType.THREAD);
+  pool.addWorker(WorkerType.PROCESS);
+  await pool.run(range(1000));
+  await pool.run(range(10), { chunkSize: 1 });
+  await pool.close();
+  assert.equal(
+    pool.workers.reduce((sum, worker) => sum + (worker.result ?? 0), 0),
+    1010,
+  );
 });
