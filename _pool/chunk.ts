@@ -13,13 +13,13 @@
  */
 
 /** The largest automatic chunk sent as one chunk call (no deadlines). */
-export const MAX_CHUNK = 4096;
+export const MAX_CHUNK = 16384;
 
 /** The largest automatic chunk of single calls (a run with deadlines). */
 export const MAX_CALLS_CHUNK = 256;
 
 /** About how long an automatic chunk should take to run (ms). */
-export const TARGET_CHUNK_MS = 2;
+export const TARGET_CHUNK_MS = 4;
 
 /**
  * The cap of a run's automatic chunks: Python's rule (`ceil(length /

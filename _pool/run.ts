@@ -202,14 +202,16 @@ export class Run {
     const chunk = this.#chunkOf(slot);
     if (slot.load > chunk) return;
     const cap = chunk * 2;
-    while (slot.load < cap) {
+    // Singles up to two chunks' worth; chunk calls while at most one is in
+    // flight, each full (a remainder would be a small call of its own).
+    while (this.#timed || chunk === 1 ? slot.load < cap : slot.load <= chunk) {
       if (this.#timed || chunk === 1) {
         const task = this.#take(slot);
         if (task === undefined) break;
         this.#submit(slot, task);
       } else {
         const batch: Task[] = [];
-        while (batch.length < chunk && slot.load + batch.length < cap) {
+        while (batch.length < chunk) {
           const task = this.#take(slot);
           if (task === undefined) break;
           if (task.single) {
