@@ -108,3 +108,12 @@ Deno.test("examples/persistent.ts prints each worker's count and results", async
     "5 [ 0, 4, 16, 36, 64 ]\n5 [ 1, 9, 25, 49, 81 ]\n",
   );
 });
+
+Deno.test("examples/pool_progress.ts prints plain progress lines when not a terminal, then the totals", async () => {
+  const lines = await outputLines("examples/pool_progress.ts");
+  const last = lines.at(-1)!;
+  assert.match(last, /^done: 2000 items, 0 failed, \d+ items\/s$/);
+  for (const line of lines.slice(0, -1)) {
+    assert.match(line, /^progress \d+\/2000 \(\d+ items\/s\)$/);
+  }
+});
