@@ -383,6 +383,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
           await slot.worker.restart(0);
           slot.watch();
           slot.stopping = false;
+          slot.timedOut = undefined;
           slot.idle = false;
           slot.state = "ready";
           return;

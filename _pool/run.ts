@@ -200,12 +200,19 @@ export class Run {
       !slot.worker.isAlive()
     ) return;
     const chunk = this.#chunkOf(slot);
-    if (slot.load > chunk) return;
-    const cap = chunk * 2;
-    // Singles up to two chunks' worth; chunk calls while at most one is in
-    // flight, each full (a remainder would be a small call of its own).
-    while (this.#timed || chunk === 1 ? slot.load < cap : slot.load <= chunk) {
-      if (this.#timed || chunk === 1) {
+    const single = this.#timed || chunk === 1;
+    // Singles up to two chunks' worth, and, one item per call, about as
+    // many as a chunk would time (fast items need a deep pipeline); chunk
+    // calls while at most one is in flight, each full (a remainder would
+    // be a small call of its own).
+    const cap = chunk === 1 && !this.#timed
+      ? 2 * timedChunk(slot.perItem, MAX_CALLS_CHUNK)
+      : chunk * 2;
+    // Refilled once half of it is left (not after every answer: items sent
+    // in one turn travel in one message).
+    if (slot.load > cap / 2) return;
+    while (single ? slot.load < cap : slot.load <= chunk) {
+      if (single) {
         const task = this.#take(slot);
         if (task === undefined) break;
         this.#submit(slot, task);

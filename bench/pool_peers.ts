@@ -10,7 +10,12 @@
  *    against Python's `multiprocessing.Pool(2).map` at its default
  *    chunksize (if `python3` is present).
  * 3. Our process Pool of 2 against `multiprocessing.Pool(2).map` and
- *    tinypool's child-process mode (100k tasks).
+ *    tinypool's child-process mode (100k tasks), and against the former
+ *    with 1M.
+ *
+ * Our thread Pool is also measured with `chunkSize: 1` (one call, and one
+ * result message, per task, as the peers and the floor do), to show what
+ * the batching adds and what the pool costs without it.
  *
  * Every measure: one untimed run on a warm pool, then the median of RUNS.
  * Tasks are submitted at once (an array input for ours) and all awaited.
@@ -54,8 +59,15 @@ function inputOf(n: number): [number][] {
   return Array.from({ length: n }, (_, i) => [i] as [number]);
 }
 
-async function ourPool(type: WorkerType, items: number): Promise<number> {
-  await using pool = new Pool({ target: (x: number) => x * x });
+async function ourPool(
+  type: WorkerType,
+  items: number,
+  chunkSize?: number,
+): Promise<number> {
+  await using pool = new Pool({
+    target: (x: number) => x * x,
+    ...(chunkSize === undefined ? {} : { chunkSize }),
+  });
   pool.addWorker(type);
   pool.addWorker(type);
   const input = inputOf(items);
@@ -177,12 +189,15 @@ log(`Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs`);
 const peers = await nodePeers();
 log(`our thread Pool of 2, ${ITEMS} tasks`);
 const thread = await ourPool(WorkerType.THREAD, ITEMS);
+log(`our thread Pool of 2, ${ITEMS} tasks, one call per task (chunkSize 1)`);
+const threadSingle = await ourPool(WorkerType.THREAD, ITEMS, 1);
 log(`bare Deno pool of 2 Web Workers, ${ITEMS} tasks`);
 const bare = await barePool(ITEMS);
 log(`our thread Pool of 2, ${BIG} tasks`);
 const threadBig = await ourPool(WorkerType.THREAD, BIG);
-log(`our process Pool of 2, ${PROCESS_ITEMS} tasks`);
+log(`our process Pool of 2, ${PROCESS_ITEMS} and ${BIG} tasks`);
 const processRate = await ourPool(WorkerType.PROCESS, PROCESS_ITEMS);
+const processBig = await ourPool(WorkerType.PROCESS, BIG);
 log(`python3 multiprocessing.Pool(2).map, ${BIG} and ${PROCESS_ITEMS} items`);
 const pyBig = await python(BIG);
 const pySmall = await python(PROCESS_ITEMS);
@@ -198,6 +213,14 @@ const rows: [string, string, number, string, number | undefined][] = [
   ["", "", thread, "tinypool", peers["tinypool (threads)"]?.rate],
   ["", "", thread, "workerpool", peers["workerpool (threads)"]?.rate],
   ["", "", thread, "bare Deno pool (floor)", bare],
+  [
+    "",
+    "thread Pool, chunkSize 1",
+    threadSingle,
+    "piscina",
+    peers["piscina (threads)"]?.rate,
+  ],
+  ["", "", threadSingle, "bare Deno pool (floor)", bare],
   [
     "1M tiny tasks, default batching",
     "thread Pool",

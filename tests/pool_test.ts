@@ -36,6 +36,22 @@ Deno.test("Pool.run() gives every result from mixed thread and process workers",
   assert.equal(stats.workers.reduce((sum, w) => sum + w.done, 0), 50);
 });
 
+Deno.test("Pool infers its item and result types from a function target", async () => {
+  await using pool = new Pool({
+    target: async (name: string, times: number) => {
+      await Promise.resolve();
+      return name.repeat(times);
+    },
+  });
+  pool.addWorker(WorkerType.THREAD);
+  const results: string[] = await pool.run([["ab", 2], ["c", 3]]);
+  assert.deepEqual(results.sort(), ["abab", "ccc"]);
+  const streamed: string[] = await Array.fromAsync(pool.imap([["x", 1]]));
+  assert.deepEqual(streamed, ["x"]);
+  // @ts-expect-error: the items are [string, number]
+  await pool.run([[1, 2]]).catch(() => {});
+});
+
 Deno.test("Pool.run() takes an async iterable and a generator", async () => {
   await using pool = new Pool({ target: (x: number, y: number) => x + y });
   pool.addWorker(WorkerType.THREAD);
@@ -297,4 +313,19 @@ Deno.test("Pool workers count every item they ran, chunked or not, in result", a
     pool.workers.reduce((sum, worker) => sum + (worker.result ?? 0), 0),
     1010,
   );
+});
+
+Deno.test("Pool.run() with chunkSize 1 keeps more than two fast items in flight per worker", async () => {
+  await using pool = new Pool({ target: square, chunkSize: 1 });
+  pool.addWorker(WorkerType.THREAD);
+  let inFlight = 0;
+  let most = 0;
+  const results = await pool.run(range(2000), {
+    onEvent: (event) => {
+      if (event.type === "enqueued") most = Math.max(most, ++inFlight);
+      if (event.type === "finished") inFlight--;
+    },
+  });
+  assert.equal(results.length, 2000);
+  assert.ok(most > 2, `at most ${most} in flight`);
 });
