@@ -560,7 +560,6 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     const arrived: Outcome[] = [];
     const byIndex = new Map<number, Outcome>();
     let yielded = 0;
-    let read = 0;
     let wake: (() => void) | undefined;
     const arrive = (outcome: Outcome) => {
       if (ordered) byIndex.set(outcome.task.index, outcome);
@@ -570,11 +569,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     const run = this.#begin(input, options, {
       value: (task, value) => arrive({ task, ok: true, value }),
       failure: (task, error) => arrive({ task, ok: false, value: error }),
-      admit: () => {
-        if (read - yielded >= highWaterMark) return false;
-        read++;
-        return true;
-      },
+      admit: (read) => read - yielded < highWaterMark,
     });
     run.done.then(() => wake?.(), () => wake?.());
     try {

@@ -53,8 +53,8 @@ export interface Sink {
   value(task: Task, value: unknown): void;
   /** An item that failed for good. */
   failure(task: Task, error: Error): void;
-  /** Whether the run may read another item of the input now. */
-  admit(): boolean;
+  /** Whether the run may read another item of the input now (`read` so far). */
+  admit(read: number): boolean;
 }
 
 /** The per-run options, already checked. */
@@ -137,6 +137,11 @@ export class Run {
     const onAbort = () => this.abort(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#unlisten = () => signal?.removeEventListener("abort", onAbort);
+  }
+
+  /** Items read from the input so far. */
+  get read(): number {
+    return this.#index;
   }
 
   /** Whether the run has ended. */
@@ -354,7 +359,7 @@ export class Run {
   #take(slot: Slot): Task | undefined {
     if (this.#retry.length > 0) return this.#retry.shift();
     for (;;) {
-      if (slot.exhausted || this.#settled || !this.#sink.admit()) {
+      if (slot.exhausted || this.#settled || !this.#sink.admit(this.#index)) {
         return undefined;
       }
       let taken;

@@ -264,3 +264,16 @@ Deno.test("Pool.stats is readable during a run", async () => {
   assert.equal(stats.workers[0]!.done, 100);
   assert.ok(stats.throughput > 0);
 });
+
+Deno.test("Pool.imap() with an async input and a small highWaterMark yields every item", async () => {
+  await using pool = new Pool({ target: (x: number) => x + 1 });
+  pool.addWorker(WorkerType.THREAD);
+  async function* slow() {
+    for (let i = 0; i < 300; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      yield [i] as [number];
+    }
+  }
+  const seen = await Array.fromAsync(pool.imap(slow(), { highWaterMark: 5 }));
+  assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => i + 1));
+});
