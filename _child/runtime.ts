@@ -13,6 +13,7 @@ import {
   type ChunkArgs,
   countLists,
   listAt,
+  type PackedLists,
   packValues,
 } from "../_protocol/chunk_pack.ts";
 import type { WorkerContext, WorkerId, WorkerInfo } from "../types.ts";
@@ -235,17 +236,23 @@ export class ChildRuntime {
     const failed: ChunkResult["failed"] = [];
     if (awaited) this.#transport.flush?.();
     let last = false;
+    const context = this.context;
+    const unary = !Array.isArray(lists) && lists.arity === 1 &&
+      defaults.length <= 1;
+    const argsOf = (itemArgs: unknown[]): unknown[] =>
+      itemArgs.length >= defaults.length
+        ? [...itemArgs, context]
+        : [...itemArgs, ...defaults.slice(itemArgs.length), context];
     const start = performance.now();
     for (let i = 0; i < count; i++) {
       // A stop request ends the chunk (its items go back to the pool).
       if (i > 0) this.#throwIfTerminated();
-      const itemArgs = listAt(lists, i);
-      const args = itemArgs.length >= defaults.length
-        ? [...itemArgs, this.context]
-        : [...itemArgs, ...defaults.slice(itemArgs.length), this.context];
       last = false;
       try {
-        let value = fn(...args);
+        // One packed number and no default after it: no array per item.
+        let value = unary
+          ? fn((lists as PackedLists).numbers[i], context)
+          : fn(...argsOf(listAt(lists, i)));
         if (isThenable(value)) {
           last = true;
           value = await value;

@@ -8,19 +8,25 @@
  * @module
  */
 
-/** What `take()` found. */
-export type Taken =
-  | { readonly args: unknown }
-  | "wait"
-  | "none";
+/** `take()` found nothing yet: an async source is reading. */
+export const WAIT: unique symbol = Symbol("wait");
+/** `take()` found nothing, and nothing more will come for this worker. */
+export const NONE: unique symbol = Symbol("none");
+
+/**
+ * What `take()` found: an item's arguments (as the source gave them, not
+ * yet checked), {@linkcode WAIT} or {@linkcode NONE}. No wrapper object:
+ * this runs once per item.
+ */
+export type Taken = unknown;
 
 /** A run's input, read one item at a time. */
 export interface Input<W> {
   /** The number of items when known up front (an array), for the automatic chunk. */
   readonly length: number | undefined;
   /**
-   * The next item for `worker`: its arguments, `"wait"` (an async source
-   * is reading; `wake` is called once it has something) or `"none"` (no
+   * The next item for `worker`: its arguments, `WAIT` (an async source
+   * is reading; `wake` is called once it has something) or `NONE` (no
    * more for this worker). Throws what the source throws.
    */
   take(worker: W): Taken;
@@ -66,7 +72,7 @@ function functionInput<W>(next: (worker: W) => unknown): Input<W> {
     length: undefined,
     take: (worker) => {
       const args = next(worker);
-      return args === undefined ? "none" : { args };
+      return args === undefined ? NONE : args;
     },
     done: (allExhausted) => allExhausted(),
     stop: () => {},
@@ -74,13 +80,13 @@ function functionInput<W>(next: (worker: W) => unknown): Input<W> {
 }
 
 function iterableInput<W>(iterable: Iterable<unknown>): Input<W> {
-  const length = Array.isArray(iterable) ? iterable.length : undefined;
+  if (Array.isArray(iterable)) return arrayInput(iterable);
   const iterator = iterable[Symbol.iterator]();
   let finished = false;
   return {
-    length,
+    length: undefined,
     take: () => {
-      if (finished) return "none";
+      if (finished) return NONE;
       let step: IteratorResult<unknown>;
       try {
         step = iterator.next();
@@ -90,15 +96,29 @@ function iterableInput<W>(iterable: Iterable<unknown>): Input<W> {
       }
       if (step.done) {
         finished = true;
-        return "none";
+        return NONE;
       }
-      return { args: step.value };
+      return step.value;
     },
     done: () => finished,
     stop: () => {
       if (finished) return;
       finished = true;
       iterator.return?.();
+    },
+  };
+}
+
+/** An array, read by index (no iterator step per item). */
+function arrayInput<W>(array: readonly unknown[]): Input<W> {
+  let next = 0;
+  let stopped = false;
+  return {
+    length: array.length,
+    take: () => (stopped || next >= array.length ? NONE : array[next++]),
+    done: () => stopped || next >= array.length,
+    stop: () => {
+      stopped = true;
     },
   };
 }
@@ -139,11 +159,11 @@ function asyncInput<W>(
         const args = buffer.shift();
         // Read the next one now: it is likely wanted.
         if (!finished && !reading) read();
-        return { args };
+        return args;
       }
-      if (finished || stopped) return "none";
+      if (finished || stopped) return NONE;
       if (!reading) read();
-      return "wait";
+      return WAIT;
     },
     done: () => (finished || stopped) && buffer.length === 0,
     stop: () => {

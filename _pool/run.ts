@@ -24,7 +24,7 @@ import type { ChunkResult } from "../_protocol/messages.ts";
 import { packLists } from "../_protocol/chunk_pack.ts";
 import { chunkCap, MAX_CALLS_CHUNK, MAX_CHUNK, timedChunk } from "./chunk.ts";
 import type { PoolEvent } from "./events.ts";
-import { type Input, inputOf } from "./input.ts";
+import { type Input, inputOf, NONE, WAIT } from "./input.ts";
 import type { Slot } from "./slot.ts";
 import { StatsCounter } from "./stats.ts";
 import type { Task } from "./task.ts";
@@ -369,27 +369,27 @@ export class Run {
         this.#fatal("Cannot go on with the run as its input threw", error);
         return undefined;
       }
-      if (taken === "wait") return undefined;
-      if (taken === "none") {
+      if (taken === WAIT) return undefined;
+      if (taken === NONE) {
         slot.exhausted = true;
         return undefined;
       }
       const task: Task = {
         index: this.#index++,
-        args: taken.args as unknown[],
+        args: taken as unknown[],
         owner: this,
         deaths: 0,
         single: false,
         since: 0,
       };
       this.#outstanding++;
-      if (Array.isArray(taken.args)) return task;
+      if (Array.isArray(taken)) return task;
       this.#fail(
         undefined,
         task,
         new TypeError(
           `Cannot run item ${task.index} as its arguments ${
-            Deno.inspect(taken.args)
+            Deno.inspect(taken)
           } are not an array`,
         ),
       );

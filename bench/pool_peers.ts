@@ -242,6 +242,13 @@ const rows: [string, string, number, string, number | undefined][] = [
     "tinypool (child processes)",
     peers["tinypool (child processes)"]?.rate,
   ],
+  [
+    "1M tiny tasks, 2 processes",
+    "process Pool",
+    processBig,
+    "multiprocessing.Pool(2).map",
+    pyBig,
+  ],
 ];
 console.log("| measure | ours | ours/s | peer | peer/s | ours / peer |");
 console.log("| --- | --- | ---: | --- | ---: | ---: |");
