@@ -45,7 +45,10 @@ if (import.meta.main) {
   await using pool = new Pool({ target: primesBelow });
   pool.addWorker(WorkerType.THREAD);
   pool.addWorker(WorkerType.PROCESS);
-  const input = Array.from({ length: ITEMS }, (_, i) => [20_000 + i] as [number]);
+  const input = Array.from(
+    { length: ITEMS },
+    (_, i) => [20_000 + i] as [number],
+  );
   const run = pool.run(input);
   const timer = setInterval(() => {
     const stats = pool.stats;
