@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { ownOptions } from "./_core/options.ts";
+import { ownOptions, positiveInteger } from "./_core/options.ts";
 import { checkTimeout } from "./_protocol/time.ts";
 import { PoolError, type PoolFailure, WorkerClosedError } from "./errors.ts";
 import {
@@ -165,15 +165,6 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
   | Iterable<Partial<TargetArgs<A>>>
   | AsyncIterable<Partial<TargetArgs<A>>>
   | ((worker: PersistentWorker<A, R>) => Partial<TargetArgs<A>> | undefined);
-
-function positiveInteger(name: string, value: unknown): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new RangeError(
-      `Cannot use ${name} ${Deno.inspect(value)}: expected an integer >= 1`,
-    );
-  }
-  return value as number;
-}
 
 /**
  * A pool of persistent workers fed from one input. Add workers of any kind
@@ -340,7 +331,9 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
       },
     });
     this.#slots.push(slot);
-    this.#host.kick(slot);
+    // Not now: this may be called from the run's own callbacks (the input,
+    // onEvent), in the middle of handing out items.
+    queueMicrotask(() => this.#host.kick(slot));
     return worker;
   }
 

@@ -329,3 +329,19 @@ Deno.test("Pool.run() with chunkSize 1 keeps more than two fast items in flight 
   assert.equal(results.length, 2000);
   assert.ok(most > 2, `at most ${most} in flight`);
 });
+
+Deno.test("Pool.addWorker() during a run hands the new worker items at once", async () => {
+  await using pool = new Pool({ target: (x: number) => x });
+  const first = pool.addWorker(WorkerType.THREAD);
+  let second: Worker | undefined;
+  const ran = new Set<unknown>();
+  let next = 0;
+  const results = await pool.run((worker) => {
+    ran.add(worker);
+    // The first worker's first item adds the second; both then share the rest.
+    if (next === 0) second = pool.addWorker(WorkerType.THREAD);
+    return next < 200 ? [next++] : undefined;
+  }, { chunkSize: 1 });
+  assert.equal(results.length, 200);
+  assert.ok(ran.has(first) && ran.has(second));
+});
