@@ -162,3 +162,76 @@ export class AuthenticationError extends Error {
     this.name = "AuthenticationError";
   }
 }
+
+/** One item a pool run could not do: its arguments and why.
+ *
+ * @typeParam A The item's arguments.
+ *
+ * @example
+ * ```ts
+ * import type { PoolFailure } from "jsr:@x/pyworkers";
+ *
+ * const failure: PoolFailure<[number]> = { args: [2], error: new Error("no") };
+ * console.log(failure.args); // [ 2 ]
+ * ```
+ */
+export interface PoolFailure<A extends readonly unknown[] = unknown[]> {
+  /** The arguments the item was run with. */
+  readonly args: A;
+  /** Its own error, a `TimeoutError`-named one past its deadline, or why it never ran. */
+  readonly error: Error;
+}
+
+/**
+ * A pool run did not do every item: some failed (their own call threw,
+ * they overran their deadline, they killed 3 workers) or could not be run
+ * (no worker was left). Carries what succeeded and each failure.
+ *
+ * @typeParam A The items' arguments.
+ * @typeParam R The items' results.
+ *
+ * @example Partial results and failures of a run
+ * ```ts
+ * import { Pool, PoolError, WorkerType } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({
+ *   target: (x: number) => {
+ *     if (x === 2) throw new RangeError("not 2");
+ *     return x * 10;
+ *   },
+ * });
+ * pool.addWorker(WorkerType.THREAD);
+ * const error = await pool.run([[1], [2], [3]]).catch((e) => e);
+ * assert.ok(error instanceof PoolError);
+ * assert.deepEqual([...error.results].sort(), [10, 30]);
+ * assert.deepEqual(error.failures[0]!.args, [2]);
+ * assert.equal(error.failures[0]!.error.name, "RangeError");
+ * ```
+ */
+export class PoolError<A extends readonly unknown[] = unknown[], R = unknown>
+  extends Error {
+  /** The values of the items that succeeded, in completion order. */
+  readonly results: R[];
+  /** Each item that failed or was not done, with its arguments and error. */
+  readonly failures: PoolFailure<A>[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong.
+   * @param options The partial `results`, the `failures` and an optional `cause`.
+   */
+  constructor(
+    message: string,
+    options: ErrorOptions & {
+      results?: R[];
+      failures?: PoolFailure<A>[];
+    } = {},
+  ) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = "PoolError";
+    this.results = options.results ?? [];
+    this.failures = options.failures ?? [];
+  }
+}

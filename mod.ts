@@ -25,3 +25,4 @@ export * from "./process.ts";
 export * from "./persistent.ts";
 export * from "./remote.ts";
 export * from "./server/mod.ts";
+export * from "./pool.ts";

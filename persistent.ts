@@ -32,6 +32,7 @@ import {
 } from "./errors.ts";
 import { asError, decodeError } from "./_protocol/error_codec.ts";
 import { unsendableError } from "./_core/unsendable.ts";
+import { setChunkCaller } from "./_core/chunk_calls.ts";
 import "./process.ts";
 import "./thread.ts";
 import {
@@ -354,7 +355,7 @@ export abstract class PersistentWorker<
     }
   }
 
-  #submit(args: unknown[], call: boolean): number {
+  #submit(args: unknown[], call: boolean, chunk = false): number {
     const core = coreOf(this);
     // During a restart, items wait for the new child (unless closed meanwhile).
     const holding = this.#holding && !this.#restartCancelled &&
@@ -387,7 +388,9 @@ export abstract class PersistentWorker<
     }
     const seq = this.#seq++;
     const entry = {
-      item: { seq, args: captured.args, call },
+      item: chunk
+        ? { seq, args: captured.args, call, chunk }
+        : { seq, args: captured.args, call },
       bytes: captured.bytes,
     };
     if (holding) {
@@ -449,6 +452,25 @@ export abstract class PersistentWorker<
       this.#calls.set(seq, {
         resolve: resolve as (v: unknown) => void,
         reject,
+      });
+    });
+  }
+
+  static {
+    // A pool's chunk: a call whose items the child runs as items of their own.
+    setChunkCaller((worker, lists) => {
+      const self = worker as PersistentWorker;
+      let seq: number;
+      try {
+        seq = self.#submit([lists], true, true);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return new Promise((resolve, reject) => {
+        self.#calls.set(seq, {
+          resolve: resolve as (v: unknown) => void,
+          reject,
+        });
       });
     });
   }

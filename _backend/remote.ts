@@ -387,12 +387,10 @@ function spawnRemote(
   const run = async (): Promise<void> => {
     try {
       const at = Object.assign(Object.create(null), { hostname, port });
-      conn = tls === undefined
-        ? await Deno.connect(at)
-        : await tlsHandshake(
-          await Deno.connectTls(Object.assign(at, tls)),
-          silenceMs,
-        );
+      conn = tls === undefined ? await Deno.connect(at) : await tlsHandshake(
+        await Deno.connectTls(Object.assign(at, tls)),
+        silenceMs,
+      );
     } catch (error) {
       finish(
         new WorkerDiedError(

@@ -9,9 +9,17 @@
 import { WorkerTerminatedError } from "../errors.ts";
 import { type Encoded, encodeError } from "../_protocol/error_codec.ts";
 import { loadTarget } from "./load_target.ts";
+import {
+  type ChunkArgs,
+  countLists,
+  listAt,
+  type PackedLists,
+  packValues,
+} from "../_protocol/chunk_pack.ts";
 import type { WorkerContext, WorkerId, WorkerInfo } from "../types.ts";
 import type {
   ChildMessage,
+  ChunkResult,
   Item,
   ItemResult,
   ParentMessage,
@@ -167,6 +175,10 @@ export class ChildRuntime {
         this.#wake = undefined;
         continue;
       }
+      if (item.chunk) {
+        awaited = await this.#runChunk(fn, item, awaited);
+        continue;
+      }
       // As in the original: the item's arguments replace the leading defaults.
       const itemArgs = item.args as readonly unknown[];
       const args = [...itemArgs, ...defaults.slice(itemArgs.length)];
@@ -205,6 +217,65 @@ export class ChildRuntime {
       const pending = this.#transport.pending?.();
       if (pending !== undefined) await pending;
     }
+  }
+
+  /**
+   * Runs a pool's chunk: each of its items as an item of its own (defaults,
+   * context, its own failure), with one result for them all. Returns
+   * whether the last item awaited.
+   */
+  async #runChunk(
+    fn: (...args: unknown[]) => unknown,
+    item: Item,
+    awaited: boolean,
+  ): Promise<boolean> {
+    const defaults = this.#start.args;
+    const lists = (item.args as readonly unknown[])[0] as ChunkArgs;
+    const count = countLists(lists);
+    const values: unknown[] = new Array(count);
+    const failed: ChunkResult["failed"] = [];
+    if (awaited) this.#transport.flush?.();
+    let last = false;
+    const context = this.context;
+    const unary = !Array.isArray(lists) && lists.arity === 1 &&
+      defaults.length <= 1;
+    const argsOf = (itemArgs: unknown[]): unknown[] =>
+      itemArgs.length >= defaults.length
+        ? [...itemArgs, context]
+        : [...itemArgs, ...defaults.slice(itemArgs.length), context];
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      // A stop request ends the chunk (its items go back to the pool).
+      if (i > 0) this.#throwIfTerminated();
+      last = false;
+      try {
+        // One packed number and no default after it: no array per item.
+        let value = unary
+          ? fn((lists as PackedLists).numbers[i], context)
+          : fn(...argsOf(listAt(lists, i)));
+        if (isThenable(value)) {
+          last = true;
+          value = await value;
+        }
+        values[i] = value;
+      } catch (error) {
+        if (
+          (this.#fatal !== undefined && error === this.#fatal) ||
+          this.terminated
+        ) throw error;
+        failed.push([i, this.#encode(error)]);
+      }
+      this.#count++;
+    }
+    const outcome: ChunkResult = {
+      values: failed.length === 0 ? packValues(values) : values,
+      failed,
+      ms: performance.now() - start,
+    };
+    this.#send({ seq: item.seq, ok: true, value: outcome }, true);
+    const pending = this.#transport.pending?.();
+    if (pending !== undefined) await pending;
+    return last;
   }
 
   /** Encodes an error with what this transport can carry. */

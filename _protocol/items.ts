@@ -66,6 +66,8 @@ const decoder = new TextDecoder();
 const CALL = 1;
 /** Header flag: the item's arguments are serialized bytes, after the header. */
 const BYTES = 2;
+/** Header flag: a pool's chunk (its arguments are one list per item). */
+const CHUNK = 4;
 /** An argument kind of the header (besides the result kinds above). */
 const BIGINT = 6;
 
@@ -182,7 +184,10 @@ export function encodeItems(items: readonly Item[]): Uint8Array[] {
   header.u32(entries.length);
   for (const { item, bytes } of entries) {
     header.f64(item.seq);
-    header.u8((item.call ? CALL : 0) | (bytes === undefined ? 0 : BYTES));
+    header.u8(
+      (item.call ? CALL : 0) | (item.chunk ? CHUNK : 0) |
+        (bytes === undefined ? 0 : BYTES),
+    );
     if (bytes !== undefined) {
       header.u32(bytes.length);
       continue;
@@ -225,6 +230,7 @@ export function decodeItems(payload: Uint8Array): Item[] {
     const flags = payload[at + 8]!;
     at += 9;
     const call = (flags & CALL) !== 0;
+    const chunk = (flags & CHUNK) !== 0;
     if ((flags & BYTES) !== 0) {
       const length = view.getUint32(at);
       at += 4;
@@ -234,7 +240,7 @@ export function decodeItems(payload: Uint8Array): Item[] {
         payload.slice(offset, offset + length),
       );
       offset += length;
-      items.push({ seq, call, args });
+      items.push(chunk ? { seq, call, chunk, args } : { seq, call, args });
       continue;
     }
     const args: unknown[] = new Array(payload[at++]!);
@@ -247,7 +253,7 @@ export function decodeItems(payload: Uint8Array): Item[] {
       else if (kind === BIGINT) args[a] = BigInt(text());
       else args[a] = constantOf(kind);
     }
-    items.push({ seq, call, args });
+    items.push(chunk ? { seq, call, chunk, args } : { seq, call, args });
   }
   return items;
 }

@@ -70,6 +70,22 @@ export interface Item {
   readonly args: readonly unknown[] | Uint8Array;
   /** True for `call()` items: their failure rejects only their own promise. */
   readonly call: boolean;
+  /**
+   * True for a pool's chunk (a `call` item): `args` holds one argument list
+   * per item, the child runs them in order, and the result's value is a
+   * {@linkcode ChunkResult} (one message for them all).
+   */
+  readonly chunk?: boolean;
+}
+
+/** How the items of a chunk ended: compact, as it carries thousands. */
+export interface ChunkResult {
+  /** Each item's value, by position (undefined for a failed one); all numbers: packed. */
+  readonly values: unknown[] | Float64Array;
+  /** The items that threw: their position and error. */
+  readonly failed: [index: number, error: Encoded][];
+  /** How long the child took to run them (ms): the pool sizes chunks by it. */
+  readonly ms: number;
 }
 
 /** One output of a persistent worker. */

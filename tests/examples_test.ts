@@ -160,3 +160,12 @@ Deno.test("README.md's code blocks run as written (deno test --doc README.md)", 
     assert.ok(lines.includes(line), `no line ${line} in:\n${out}`);
   }
 });
+
+Deno.test("examples/pool_progress.ts prints plain progress lines when not a terminal, then the totals", async () => {
+  const lines = await outputLines("examples/pool_progress.ts");
+  const last = lines.at(-1)!;
+  assert.match(last, /^done: 2000 items, 0 failed, \d+ items\/s$/);
+  for (const line of lines.slice(0, -1)) {
+    assert.match(line, /^progress \d+\/2000 \(\d+ items\/s\)$/);
+  }
+});

@@ -57,6 +57,8 @@ const ALLOWED: Record<string, string[]> = {
     "types.ts",
     "persistent.ts",
   ],
+  // The pool drives persistent workers (any kind: no backend) and their cores.
+  _pool: ["_core", "_protocol", "errors.ts", "types.ts", "persistent.ts"],
   _backend: ["_core", "_protocol", "_permissions", "errors.ts", "types.ts"],
   // The server runs jobs with the process backend (and spawnServer runs
   // it in a ProcessWorker); only its public server/mod.ts is imported from

@@ -9,6 +9,8 @@ Deno.test("mod.ts exports exactly the public names", () => {
     "PersistentRemoteWorker",
     "PersistentThreadWorker",
     "PersistentWorker",
+    "Pool",
+    "PoolError",
     "ProcessWorker",
     "RemoteServer",
     "RemoteWorker",
