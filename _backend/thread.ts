@@ -33,6 +33,26 @@ const BOOTSTRAP = new URL("../_child/thread_entry.ts", import.meta.url);
  */
 const NOTE_WAIT_MS = 100;
 
+/**
+ * Throws if Deno's events cannot reach a listener in this process: with
+ * `Object.prototype.signal` set (a polluted prototype), Deno 2.8.2's
+ * EventTarget reads every listener's options through it, so an aborted
+ * signal there silently drops every listener (the worker's messages would
+ * never arrive: a hang) and a live one overflows the stack. Nothing of a
+ * thread worker can work then; a process worker talks over a socket and
+ * is not affected.
+ */
+function assertEventsWork(): void {
+  if (Object.hasOwn(Object.prototype, "signal")) {
+    throw new TypeError(
+      "Cannot start a thread worker as Object.prototype.signal is set (a " +
+        "polluted prototype): Deno's EventTarget then drops or breaks every " +
+        "listener, so the worker's messages could never arrive. Remove it, " +
+        "or use a process worker",
+    );
+  }
+}
+
 function spawnThread(
   sink: BackendSink,
   start: StartMessage,
@@ -44,6 +64,7 @@ function spawnThread(
         "their process's: use a process worker",
     );
   }
+  assertEventsWork();
   const permissions = threadPermissions(options.permissions ?? "inherit");
   const flag = new SharedArrayBuffer(THREAD_FLAGS_BYTES);
   // On a null prototype: Deno reads `deno` (permissions) and `name` through

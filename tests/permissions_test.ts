@@ -335,6 +335,31 @@ Deno.test("Worker constructors leave nothing running when Deno throws under a po
   }
 });
 
+Deno.test("ThreadWorker refuses to start under a polluted Object.prototype.signal that is an AbortSignal, instead of hanging or overflowing the stack; a process worker runs (trial 6)", async () => {
+  for (const pollutingSignal of ["aborted", "live"]) {
+    for (const kind of ["thread", "process"] as const) {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          PARENT.href,
+          JSON.stringify({ kind, pollutingSignal, permissions: "inherit" }),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const text = new TextDecoder().decode(output.stdout).trim();
+      assert.ok(text !== "", `${kind}/${pollutingSignal}: no report`);
+      const report = JSON.parse(text);
+      if (kind === "thread") {
+        assert.equal(report.thrown, "TypeError", JSON.stringify(report));
+        assert.match(report.message, /Object\.prototype\.signal is set/);
+      } else assert.ok("result" in report, JSON.stringify(report));
+    }
+  }
+});
+
 Deno.test("ProcessWorker refusals say once what happened and what to do (break-it trial)", async () => {
   const cases = [
     [
