@@ -261,6 +261,12 @@ export function decodeItems(payload: Uint8Array): Item[] {
 /** Where {@linkcode encodeResultFrame} encodes when asked to reuse a buffer. */
 let scratch = new Uint8Array(1024);
 let scratchView = new DataView(scratch.buffer);
+/**
+ * The shared buffer's frames of fixed length, as views made once: a view
+ * per result cost as much as the rest of its encoding.
+ */
+let numberFrame = scratch.subarray(0, 22);
+let constantFrame = scratch.subarray(0, 14);
 
 /**
  * One successful result with a primitive value, encoded by hand as a whole
@@ -301,9 +307,11 @@ export function encodeResultFrame(
       kind = NULL;
   }
   const length = 10 + (kind === NUMBER ? 8 : body?.length ?? 0);
-  const out = reuse
-    ? scratch.subarray(0, 4 + length)
-    : new Uint8Array(4 + length);
+  const out = !reuse
+    ? new Uint8Array(4 + length)
+    : kind === NUMBER
+    ? numberFrame
+    : constantFrame;
   const view = reuse ? scratchView : new DataView(out.buffer);
   view.setUint32(0, length);
   out[4] = RESULT_TAG;
@@ -320,6 +328,8 @@ function encodeStringInto(seq: number, value: string): Uint8Array {
   if (scratch.length < 14 + value.length * 3) {
     scratch = new Uint8Array(14 + value.length * 3);
     scratchView = new DataView(scratch.buffer);
+    numberFrame = scratch.subarray(0, 22);
+    constantFrame = scratch.subarray(0, 14);
   }
   const { written } = encoder.encodeInto(value, scratch.subarray(14));
   scratchView.setUint32(0, 10 + written);
@@ -336,17 +346,22 @@ export function isResultFrame(payload: Uint8Array): boolean {
 
 /** Inverse of {@linkcode encodeResultFrame}, given the frame's payload. */
 export function decodeResult(payload: Uint8Array): ItemResult {
-  const view = new DataView(
-    payload.buffer,
-    payload.byteOffset,
-    payload.byteLength,
-  );
-  const seq = view.getFloat64(1);
+  const seq = readFloat64(payload, 1);
   const kind = payload[9];
   const value = kind === NUMBER
-    ? view.getFloat64(10)
+    ? readFloat64(payload, 10)
     : kind === STRING
     ? decoder.decode(payload.subarray(10))
     : constantOf(kind);
   return { seq, ok: true, value };
+}
+
+/** Eight bytes for {@linkcode readFloat64}: a `DataView` per frame costs more. */
+const float64Bytes = new Uint8Array(8);
+const float64View = new DataView(float64Bytes.buffer);
+
+/** The big-endian float64 at `at` in `bytes`. */
+function readFloat64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) float64Bytes[i] = bytes[at + i]!;
+  return float64View.getFloat64(0);
 }
