@@ -31,10 +31,10 @@ import {
   diedError,
   encodeParentMessage,
   encodeStart,
+  ResultBatch,
   usesSender,
 } from "./child_wire.ts";
 import { serializeError } from "../_protocol/v8.ts";
-import { isResultFrame } from "../_protocol/items.ts";
 import type { WorkerOptions } from "../types.ts";
 import type { StartMessage } from "../_protocol/messages.ts";
 
@@ -53,6 +53,8 @@ function spawnProcess(
   const env = checkEnv(options.env);
   const startFrame = encodeStart(sink, start);
   const sender = usesSender(start);
+  // The results of one read reach the worker as one message.
+  const batch = new ResultBatch((message) => sink.message(message));
   const child = launchProcess({
     args: (paths) => [
       ...childCommand(options, { ...paths, bootstrap: BOOTSTRAP }).args,
@@ -61,17 +63,18 @@ function spawnProcess(
     connections: sender ? 2 : 1,
     env,
     viewFrames: VIEW_FRAME_BYTES,
-    onFrame: (frame) =>
-      // A result is decoded from the view at once; anything else is copied
-      // first (as the reader did before), as node:v8 may hand out views
-      // into the bytes it decodes. Larger frames are copies already.
+    onFrame: (frame) => {
+      if (batch.add(frame)) return;
+      // Anything but a result is copied first (as the reader did before),
+      // as node:v8 may hand out views into the bytes it decodes. Larger
+      // frames are copies already.
       sink.message(
         decodeChildFrame(
-          frame.length > VIEW_FRAME_BYTES || isResultFrame(frame)
-            ? frame
-            : frame.slice(),
+          frame.length > VIEW_FRAME_BYTES ? frame : frame.slice(),
         ),
-      ),
+      );
+    },
+    onBurstEnd: () => batch.flush(),
   });
   child.send(startFrame);
   child.exited.then(({ status, connected, error }) =>
