@@ -191,7 +191,10 @@ export class ChildRuntime {
       }
       // As in the original: the item's arguments replace the leading defaults.
       const itemArgs = item.args as readonly unknown[];
-      const args = [...itemArgs, ...defaults.slice(itemArgs.length)];
+      // Usually there is no default left to add: no copy then.
+      const args = itemArgs.length >= defaults.length
+        ? itemArgs
+        : [...itemArgs, ...defaults.slice(itemArgs.length)];
       // A transport that sends from another thread (a persistent process
       // child's sender) lets the next item run while earlier results are
       // still on their way: they leave within a millisecond whatever that

@@ -168,21 +168,26 @@ function maxArgBytes(arg: unknown): number {
  */
 export function encodeItems(items: readonly Item[]): Uint8Array[] {
   const blobs: Uint8Array[] = [];
-  const entries: { item: Item; bytes: Uint8Array | undefined }[] = [];
+  // Items serialized here, by index (made at the first: most batches have
+  // none, and an object per item was most of this function's garbage).
+  let serialized: (Uint8Array | undefined)[] | undefined;
   let capacity = 4;
-  for (const item of items) {
-    let bytes = item.args instanceof Uint8Array ? item.args : undefined;
-    if (bytes === undefined && !handEncodable(item.args as unknown[])) {
-      bytes = serializeMessage(item.args);
+  for (let i = 0; i < items.length; i++) {
+    const args = items[i]!.args;
+    let bytes = args instanceof Uint8Array ? args : undefined;
+    if (bytes === undefined && !handEncodable(args as unknown[])) {
+      bytes = serializeMessage(args);
+      (serialized ??= [])[i] = bytes;
     }
-    entries.push({ item, bytes });
     capacity += 14;
     if (bytes !== undefined) blobs.push(bytes);
-    else for (const arg of item.args as unknown[]) capacity += maxArgBytes(arg);
+    else for (const arg of args as unknown[]) capacity += maxArgBytes(arg);
   }
   const header = new HeaderWriter(capacity);
-  header.u32(entries.length);
-  for (const { item, bytes } of entries) {
+  header.u32(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const bytes = item.args instanceof Uint8Array ? item.args : serialized?.[i];
     header.f64(item.seq);
     header.u8(
       (item.call ? CALL : 0) | (item.chunk ? CHUNK : 0) |
