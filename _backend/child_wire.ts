@@ -22,6 +22,7 @@ import {
 import { unsendableError } from "../_core/unsendable.ts";
 import type {
   ChildMessage,
+  ItemResult,
   ParentMessage,
   StartMessage,
 } from "../_protocol/messages.ts";
@@ -61,6 +62,45 @@ export function decodeChildFrame(frame: Uint8Array): ChildMessage {
   return isResultFrame(frame)
     ? { t: "results", results: [decodeResult(frame)] }
     : deserializeMessage<ChildMessage>(frame);
+}
+
+/**
+ * Gathers the hand-encoded results of consecutive frames into one
+ * `results` message. A persistent child sends each result as a frame of
+ * its own, and they arrive many per read: handled one message each, every
+ * result paid the worker's whole per-message path (observers, refilling
+ * the child's window, waking readers).
+ */
+export class ResultBatch {
+  readonly #deliver: (message: ChildMessage) => void;
+  #results: ItemResult[] = [];
+
+  /** @param deliver Where the gathered messages go, in order. */
+  constructor(deliver: (message: ChildMessage) => void) {
+    this.#deliver = deliver;
+  }
+
+  /**
+   * Takes `frame` if it is a hand-encoded result (decoded at once: it may
+   * be a view); else delivers what was gathered, so that the caller's
+   * handling of the frame comes after it, and returns false.
+   */
+  add(frame: Uint8Array): boolean {
+    if (isResultFrame(frame)) {
+      this.#results.push(decodeResult(frame));
+      return true;
+    }
+    this.flush();
+    return false;
+  }
+
+  /** Delivers what was gathered, as one message. */
+  flush(): void {
+    if (this.#results.length === 0) return;
+    const results = this.#results;
+    this.#results = [];
+    this.#deliver({ t: "results", results });
+  }
 }
 
 /** The error of a child that exited without reporting. */

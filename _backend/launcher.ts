@@ -65,6 +65,12 @@ export interface LaunchOptions {
    */
   viewFrames?: number | undefined;
   /**
+   * Called once the frames read so far have all been handed to `onFrame`
+   * (also when it threw), before the next read waits: for a caller that
+   * gathers consecutive frames into one message.
+   */
+  onBurstEnd?: (() => void) | undefined;
+  /**
    * Where the child's stdout and stderr go: to this process's (the
    * default), or chunk by chunk to `onOutput` (a server relays a job's
    * output to its client).
@@ -155,15 +161,20 @@ async function deliver(
   from: FramedChannel,
   onFrame: (frame: Uint8Array) => void,
   viewUpTo = 0,
+  onBurstEnd?: () => void,
 ): Promise<void> {
   const handle = (frame: Uint8Array | null): boolean => {
     if (frame === null) return false;
-    onFrame(frame);
-    for (
-      let next = from.take(viewUpTo);
-      next !== undefined;
-      next = from.take(viewUpTo)
-    ) onFrame(next);
+    try {
+      onFrame(frame);
+      for (
+        let next = from.take(viewUpTo);
+        next !== undefined;
+        next = from.take(viewUpTo)
+      ) onFrame(next);
+    } finally {
+      onBurstEnd?.();
+    }
     return true;
   };
   while (await from.next(viewUpTo).then(handle));
@@ -323,7 +334,12 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
             ? back && (backChannel = new FramedChannel(back))
             : channel;
           if (from !== undefined) {
-            await deliver(from, options.onFrame, options.viewFrames);
+            await deliver(
+              from,
+              options.onFrame,
+              options.viewFrames,
+              options.onBurstEnd,
+            );
           }
         }
       }

@@ -30,6 +30,7 @@ import {
   diedError,
   encodeParentMessage,
   encodeStart,
+  ResultBatch,
   usesSender,
 } from "./child_wire.ts";
 import { connectLink } from "./remote_link.ts";
@@ -40,7 +41,6 @@ import {
 } from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
 import { within } from "../_protocol/time.ts";
-import { isResultFrame } from "../_protocol/items.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
   decodeLinkFrame,
@@ -325,19 +325,22 @@ function spawnRemote(
     sink.exited(error);
   };
 
+  /** The results of one read reach the worker as one message. */
+  const batch = new ResultBatch((message) => sink.message(message));
+
   /** Handles one frame; `payload` may be a view valid only during the call. */
   const onFrame = (payload: Uint8Array): void => {
     const relayed = jobFrameOf(payload);
     if (relayed !== undefined) {
       if (relayed.job !== JOB) return;
-      // A result is decoded from the view at once; anything else is copied
-      // first, as node:v8 may hand out views into the bytes it decodes.
+      // A result is decoded from the view at once (gathered with the
+      // others of this read); anything else is copied first, as node:v8
+      // may hand out views into the bytes it decodes.
       const bytes = relayed.bytes;
-      sink.message(
-        decodeChildFrame(isResultFrame(bytes) ? bytes : bytes.slice()),
-      );
+      if (!batch.add(bytes)) sink.message(decodeChildFrame(bytes.slice()));
       return;
     }
+    batch.flush();
     const frame = decodeLinkFrame(payload, {
       from: "server",
       authenticated: true,
@@ -455,13 +458,17 @@ function spawnRemote(
         const payload = await channel.next(VIEW_FRAME_BYTES);
         if (payload === null) break;
         lastHeard = Date.now();
-        onFrame(payload);
-        for (
-          let next = channel.take(VIEW_FRAME_BYTES);
-          next !== undefined;
-          next = channel.take(VIEW_FRAME_BYTES)
-        ) {
-          onFrame(next);
+        try {
+          onFrame(payload);
+          for (
+            let next = channel.take(VIEW_FRAME_BYTES);
+            next !== undefined;
+            next = channel.take(VIEW_FRAME_BYTES)
+          ) {
+            onFrame(next);
+          }
+        } finally {
+          batch.flush();
         }
       }
       finish(

@@ -243,24 +243,31 @@ export class FrameWriter {
     let length = 0;
     for (const part of parts) length += part.length;
     const small = 4 + length <= STAGE_BYTES;
-    const stage = this.#room(small ? 4 + length : 4);
+    // A large frame's small leading parts (an items frame's tag and
+    // header) are staged with its length, so that they leave in one write
+    // with it rather than one write (and one await) each.
+    let copied = small ? parts.length : 0;
+    let staged = small ? length : 0;
+    while (
+      copied < parts.length &&
+      4 + staged + parts[copied]!.length <= FIRST_STAGE_BYTES
+    ) staged += parts[copied++]!.length;
+    const stage = this.#room(4 + staged);
     let at = this.#staged;
     stage[at++] = length >>> 24;
     stage[at++] = (length >>> 16) & 0xff;
     stage[at++] = (length >>> 8) & 0xff;
     stage[at++] = length & 0xff;
-    if (small) {
-      for (const part of parts) {
-        stage.set(part, at);
-        at += part.length;
-      }
+    for (let i = 0; i < copied; i++) {
+      stage.set(parts[i]!, at);
+      at += parts[i]!.length;
     }
     this.#staged = at;
-    if (!small) {
-      // The length goes out with what was staged before it; the parts
-      // follow as they are.
+    if (copied < parts.length) {
+      // The length goes out with what was staged before it; the rest of
+      // the parts follow as they are.
       this.#seal();
-      this.#queue.push(...parts);
+      for (let i = copied; i < parts.length; i++) this.#queue.push(parts[i]!);
     }
     this.#busy ??= this.#pump();
   }

@@ -168,21 +168,26 @@ function maxArgBytes(arg: unknown): number {
  */
 export function encodeItems(items: readonly Item[]): Uint8Array[] {
   const blobs: Uint8Array[] = [];
-  const entries: { item: Item; bytes: Uint8Array | undefined }[] = [];
+  // Items serialized here, by index (made at the first: most batches have
+  // none, and an object per item was most of this function's garbage).
+  let serialized: (Uint8Array | undefined)[] | undefined;
   let capacity = 4;
-  for (const item of items) {
-    let bytes = item.args instanceof Uint8Array ? item.args : undefined;
-    if (bytes === undefined && !handEncodable(item.args as unknown[])) {
-      bytes = serializeMessage(item.args);
+  for (let i = 0; i < items.length; i++) {
+    const args = items[i]!.args;
+    let bytes = args instanceof Uint8Array ? args : undefined;
+    if (bytes === undefined && !handEncodable(args as unknown[])) {
+      bytes = serializeMessage(args);
+      (serialized ??= [])[i] = bytes;
     }
-    entries.push({ item, bytes });
     capacity += 14;
     if (bytes !== undefined) blobs.push(bytes);
-    else for (const arg of item.args as unknown[]) capacity += maxArgBytes(arg);
+    else for (const arg of args as unknown[]) capacity += maxArgBytes(arg);
   }
   const header = new HeaderWriter(capacity);
-  header.u32(entries.length);
-  for (const { item, bytes } of entries) {
+  header.u32(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const bytes = item.args instanceof Uint8Array ? item.args : serialized?.[i];
     header.f64(item.seq);
     header.u8(
       (item.call ? CALL : 0) | (item.chunk ? CHUNK : 0) |
@@ -261,6 +266,12 @@ export function decodeItems(payload: Uint8Array): Item[] {
 /** Where {@linkcode encodeResultFrame} encodes when asked to reuse a buffer. */
 let scratch = new Uint8Array(1024);
 let scratchView = new DataView(scratch.buffer);
+/**
+ * The shared buffer's frames of fixed length, as views made once: a view
+ * per result cost as much as the rest of its encoding.
+ */
+let numberFrame = scratch.subarray(0, 22);
+let constantFrame = scratch.subarray(0, 14);
 
 /**
  * One successful result with a primitive value, encoded by hand as a whole
@@ -301,9 +312,11 @@ export function encodeResultFrame(
       kind = NULL;
   }
   const length = 10 + (kind === NUMBER ? 8 : body?.length ?? 0);
-  const out = reuse
-    ? scratch.subarray(0, 4 + length)
-    : new Uint8Array(4 + length);
+  const out = !reuse
+    ? new Uint8Array(4 + length)
+    : kind === NUMBER
+    ? numberFrame
+    : constantFrame;
   const view = reuse ? scratchView : new DataView(out.buffer);
   view.setUint32(0, length);
   out[4] = RESULT_TAG;
@@ -320,6 +333,8 @@ function encodeStringInto(seq: number, value: string): Uint8Array {
   if (scratch.length < 14 + value.length * 3) {
     scratch = new Uint8Array(14 + value.length * 3);
     scratchView = new DataView(scratch.buffer);
+    numberFrame = scratch.subarray(0, 22);
+    constantFrame = scratch.subarray(0, 14);
   }
   const { written } = encoder.encodeInto(value, scratch.subarray(14));
   scratchView.setUint32(0, 10 + written);
@@ -336,17 +351,22 @@ export function isResultFrame(payload: Uint8Array): boolean {
 
 /** Inverse of {@linkcode encodeResultFrame}, given the frame's payload. */
 export function decodeResult(payload: Uint8Array): ItemResult {
-  const view = new DataView(
-    payload.buffer,
-    payload.byteOffset,
-    payload.byteLength,
-  );
-  const seq = view.getFloat64(1);
+  const seq = readFloat64(payload, 1);
   const kind = payload[9];
   const value = kind === NUMBER
-    ? view.getFloat64(10)
+    ? readFloat64(payload, 10)
     : kind === STRING
     ? decoder.decode(payload.subarray(10))
     : constantOf(kind);
   return { seq, ok: true, value };
+}
+
+/** Eight bytes for {@linkcode readFloat64}: a `DataView` per frame costs more. */
+const float64Bytes = new Uint8Array(8);
+const float64View = new DataView(float64Bytes.buffer);
+
+/** The big-endian float64 at `at` in `bytes`. */
+function readFloat64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) float64Bytes[i] = bytes[at + i]!;
+  return float64View.getFloat64(0);
 }

@@ -126,3 +126,25 @@ Deno.test("FrameReader.take() and next() hand out views up to viewUpTo bytes, co
   assert.equal(third.buffer.byteLength, third.length, "a copy by default");
   assert.equal(await reader.next(), null);
 });
+
+Deno.test("FrameWriter.sendParts() writes a large frame's small leading parts with its length, in one write", async () => {
+  const sink = slowSink(1 << 20);
+  const writer = new FrameWriter(sink);
+  // As a pool's chunk travels: an items frame's tag and header, then the
+  // serialized arguments, too large to copy.
+  const parts = [
+    Uint8Array.of(1, 0, 0, 0, 3),
+    payload(20, 1),
+    payload(100_000, 2),
+  ];
+  writer.sendParts(parts);
+  await writer.drained();
+  assert.equal(sink.writes, 2);
+  const reader = new FrameReader(bytesReader(sink.bytes()));
+  const frame = await reader.next();
+  assert.deepEqual(
+    frame,
+    Uint8Array.from([...parts[0]!, ...parts[1]!, ...parts[2]!]),
+  );
+  assert.equal(await reader.next(), null);
+});
