@@ -180,8 +180,8 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
  *   once with what is done and what is not.
  * - `timeout` is each item's deadline: an item that overruns is stopped
  *   through the ladder (its `ctx.signal` aborts; after 1000 ms its worker
- *   is stopped by force), fails alone with a `TimeoutError`, and its worker
- *   is restarted.
+ *   is stopped by force), fails alone with a `TimeoutError` (even if it
+ *   finishes during that grace), and its worker is restarted.
  *
  * @typeParam A The target's parameters.
  * @typeParam R The target's result for one item.

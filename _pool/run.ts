@@ -432,6 +432,14 @@ export class Run {
       this.#host.kick(slot);
       return;
     }
+    if (slot.timedOut === task) {
+      // Past its deadline it fails, whatever it did during the grace (a
+      // late value is discarded); its worker is being stopped and renewed.
+      slot.timedOut = undefined;
+      this.#timedOut(slot, task);
+      this.kick(slot);
+      return;
+    }
     if (ok) {
       this.#succeeded(slot, task, value);
       if (this.#timed) this.#arm(slot);
@@ -440,10 +448,7 @@ export class Run {
     }
     const error = asError(value);
     const classified = slot.classify(error);
-    if (slot.timedOut === task) {
-      slot.timedOut = undefined;
-      this.#timedOut(slot, task);
-    } else if (classified === undefined) {
+    if (classified === undefined) {
       // Refused before it reached the worker: a closed or dead worker
       // never took it (run it elsewhere); else its arguments were refused.
       if (error instanceof WorkerClosedError || !slot.worker.isAlive()) {
