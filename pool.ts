@@ -467,8 +467,9 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
    * @param options Events, a signal, a deadline per item, a chunk size.
    * @returns The results, in completion order.
    * @throws {PoolError} If an item failed (with the partial results and
-   * every failure), or the run could not finish (no worker left, the input
-   * threw).
+   * every failure), or the run could not finish (no worker left, the pool
+   * was terminated: every item taken is a result or a failure), or the
+   * input threw (once the items taken have ended; its error is the cause).
    * @throws {WorkerClosedError} If the pool is closed.
    * @throws The signal's reason if it was aborted.
    */

@@ -97,6 +97,11 @@ export class Run {
   #outstanding = 0;
   #settled = false;
   #aborted = false;
+  /**
+   * The input threw: no more is read, the items taken run to their end,
+   * and then the run rejects with this.
+   */
+  #halted: RunStopped | undefined;
   /** Stops in progress (deadline, abort): the run settles after them. */
   readonly #stopping = new Set<Promise<unknown>>();
   #resolve!: () => void;
@@ -117,9 +122,8 @@ export class Run {
     this.#sink = sink;
     this.#settings = settings;
     this.#input = inputOf(input, (error) => {
-      if (error !== undefined) {
-        this.#fatal("Cannot go on with the run as its input threw", error);
-      } else this.kickAll();
+      if (error !== undefined) this.#halt(error);
+      this.kickAll();
     });
     this.#timed = settings.timeout !== undefined;
     this.#fixedChunk = settings.chunkSize;
@@ -350,6 +354,7 @@ export class Run {
   }
 
   #inputDone(): boolean {
+    if (this.#halted !== undefined) return true;
     return this.#input.done(() =>
       this.#host.slots.every((slot) => slot.exhausted || slot.state === "dead")
     );
@@ -359,14 +364,17 @@ export class Run {
   #take(slot: Slot): Task | undefined {
     if (this.#retry.length > 0) return this.#retry.shift();
     for (;;) {
-      if (slot.exhausted || this.#settled || !this.#sink.admit(this.#index)) {
+      if (
+        slot.exhausted || this.#settled || this.#halted !== undefined ||
+        !this.#sink.admit(this.#index)
+      ) {
         return undefined;
       }
       let taken;
       try {
         taken = this.#input.take(slot.worker);
       } catch (error) {
-        this.#fatal("Cannot go on with the run as its input threw", error);
+        this.#halt(error);
         return undefined;
       }
       if (taken === WAIT) return undefined;
@@ -677,7 +685,8 @@ export class Run {
       this.#stopping.size === 0 && this.#inputDone()
     ) {
       this.#settle();
-      this.#resolve();
+      if (this.#halted === undefined) this.#resolve();
+      else this.#reject(this.#halted);
       return;
     }
     const live = this.#host.slots.some((slot) =>
@@ -704,6 +713,20 @@ export class Run {
         }`,
       );
     }
+  }
+
+  /**
+   * The input threw: stops reading it. The items taken still run (each
+   * ends as a result or a failure), and the run rejects once they have
+   * ended, so nothing of it runs after it settles.
+   */
+  #halt(cause: unknown): void {
+    if (this.#settled || this.#halted !== undefined) return;
+    this.#halted = new RunStopped(
+      `Cannot go on with the run as its input threw: ${asError(cause).message}`,
+      { cause },
+    );
+    this.#input.stop();
   }
 
   #fatal(message: string, cause?: unknown): void {
