@@ -664,21 +664,23 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
 
   /**
    * Stops every worker through the ladder (asked first, forced after 1000
-   * ms). A run in progress fails with a {@linkcode PoolError}.
+   * ms). A run in progress fails with a {@linkcode PoolError}, once the
+   * workers are stopped, in which each item it read is a result or a
+   * failure (not done).
    *
    * @returns Resolves once every worker was handled.
    */
   async terminate(): Promise<void> {
     this.#closed = true;
     this.#closing = true;
-    this.#run?.stop(
-      `Cannot finish the run as ${this.#describe()} was terminated`,
-    );
-    await Promise.all(this.#slots.map(async (slot) => {
+    const stopped = Promise.all(this.#slots.map(async (slot) => {
       await this.#healing.get(slot);
       slot.unwatch();
       await slot.worker.terminate();
     }));
+    // Its items are accounted for now; it settles once they stopped.
+    this.#run?.stop(`${this.#describe()} was terminated`, stopped);
+    await stopped;
   }
 
   /** Closes the pool; terminates it instead while a run is in progress. */

@@ -659,9 +659,39 @@ export class Run {
 
   #abortReason: unknown;
 
-  /** Ends the run early with a {@linkcode RunStopped} (the pool is going away). */
-  stop(message: string): void {
-    this.#fatal(message);
+  /**
+   * Ends the run early with a {@linkcode RunStopped} (the pool is going
+   * away, `reason` says how): every item taken and not ended fails as not
+   * done; the run rejects once `until` (the workers' end) has settled.
+   */
+  stop(reason: string, until?: Promise<unknown>): void {
+    if (this.#settled) return;
+    const left = this.#retry.splice(0);
+    for (const slot of this.#host.slots) {
+      for (const task of slot.tasks()) if (task.owner === this) left.push(task);
+    }
+    const done = this.stats.done;
+    const unread = this.#inputDone()
+      ? ""
+      : ", and the rest of the input not read";
+    for (const task of left) {
+      this.#fail(
+        undefined,
+        task,
+        new WorkerClosedError(
+          `Item ${task.index} ${
+            Deno.inspect(task.args)
+          } was not done as ${reason}`,
+        ),
+      );
+    }
+    // Settled now (late answers are ignored), rejected once nothing runs.
+    this.#settle();
+    const error = new RunStopped(
+      `Cannot finish the run as ${reason}: ${done} items done, ${left.length} not done${unread}`,
+    );
+    if (until === undefined) this.#reject(error);
+    else until.finally(() => this.#reject(error)).catch(() => {});
   }
 
   /** Ends the run quietly: no more items are read; those running finish unheard. */
