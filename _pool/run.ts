@@ -687,7 +687,8 @@ export class Run {
     }
     // Settled now (late answers are ignored), rejected once nothing runs.
     this.#settle();
-    const error = new RunStopped(
+    // Aborted already: it ends by its signal, as it would have.
+    const error = this.#aborted ? this.#abortReason : new RunStopped(
       `Cannot finish the run as ${reason}: ${done} items done, ${left.length} not done${unread}`,
     );
     if (until === undefined) this.#reject(error);

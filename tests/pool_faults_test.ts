@@ -398,3 +398,22 @@ Deno.test("Pool.terminate() during a run accounts for every item taken as done o
     );
   }
 });
+
+Deno.test("Pool.terminate() while an aborted run stops keeps the signal's reason as the run's error (issue 6.3)", async () => {
+  await using signal = startedSignal();
+  const pool = new Pool({
+    target: async (x: number, path: string) => {
+      if (x === 0) (await Deno.connect({ transport: "unix", path })).close();
+      return await new Promise<number>(() => {});
+    },
+  });
+  pool.addWorker(WorkerType.PROCESS, { args: [0, signal.path] });
+  const controller = new AbortController();
+  const run = pool.run(range(4), { signal: controller.signal }).catch((e) => e);
+  await signal.started;
+  controller.abort();
+  await pool.terminate();
+  const error = await run;
+  assert.equal(error.name, "AbortError");
+  assert.equal(pool.workers[0]!.isAlive(), false);
+});
