@@ -670,27 +670,11 @@ export class Run {
     for (const slot of this.#host.slots) {
       for (const task of slot.tasks()) if (task.owner === this) left.push(task);
     }
-    const done = this.stats.done;
-    const unread = this.#inputDone()
-      ? ""
-      : ", and the rest of the input not read";
-    for (const task of left) {
-      this.#fail(
-        undefined,
-        task,
-        new WorkerClosedError(
-          `Item ${task.index} ${
-            Deno.inspect(task.args)
-          } was not done as ${reason}`,
-        ),
-      );
-    }
+    const message = this.#notDone(left, reason);
     // Settled now (late answers are ignored), rejected once nothing runs.
     this.#settle();
     // Aborted already: it ends by its signal, as it would have.
-    const error = this.#aborted ? this.#abortReason : new RunStopped(
-      `Cannot finish the run as ${reason}: ${done} items done, ${left.length} not done${unread}`,
-    );
+    const error = this.#aborted ? this.#abortReason : new RunStopped(message);
     if (until === undefined) this.#reject(error);
     else until.finally(() => this.#reject(error)).catch(() => {});
   }
@@ -725,25 +709,28 @@ export class Run {
       (slot.state === "ready" && slot.worker.isAlive())
     );
     if (!live && this.#stopping.size === 0) {
-      const left = this.#retry.splice(0);
-      const done = this.stats.done;
-      for (const task of left) {
-        this.#fail(
-          undefined,
-          task,
-          new WorkerClosedError(
-            `Item ${task.index} ${
-              Deno.inspect(task.args)
-            } was not done as no worker of the pool is left`,
-          ),
-        );
-      }
       this.#fatal(
-        `Cannot finish the run as no worker of the pool is left: ${done} items done, ${left.length} not done${
-          this.#inputDone() ? "" : ", and the rest of the input not read"
-        }`,
+        this.#notDone(this.#retry.splice(0), "no worker of the pool is left"),
       );
     }
+  }
+
+  /** Fails each of `left` as not done, as `reason` says; returns the run's message. */
+  #notDone(left: Task[], reason: string): string {
+    for (const task of left) {
+      this.#fail(
+        undefined,
+        task,
+        new WorkerClosedError(
+          `Item ${task.index} ${
+            Deno.inspect(task.args)
+          } was not done as ${reason}`,
+        ),
+      );
+    }
+    return `Cannot finish the run as ${reason}: ${this.stats.done} items done, ${left.length} not done${
+      this.#inputDone() ? "" : ", and the rest of the input not read"
+    }`;
   }
 
   /**
