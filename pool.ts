@@ -69,7 +69,7 @@ export interface PoolOptions<A extends unknown[] = unknown[], R = unknown> {
   name?: string | undefined;
   /** How long `close()` waits for each worker before terminating it (ms). @default {5000} */
   closeTimeout?: number | undefined;
-  /** Each item's deadline (ms from when it starts running), for every run; none by default. */
+  /** Each item's deadline (ms from when it starts running), for every run; none by default (nor with `Infinity`). */
   timeout?: number | undefined;
   /** Items sent to a worker at once, for every run; automatic by default. */
   chunkSize?: number | undefined;
@@ -99,7 +99,7 @@ export interface PoolRunOptions<A extends unknown[] = unknown[], R = unknown> {
   onEvent?: ((event: PoolEvent<A, R>) => void) | undefined;
   /** Aborting it drops the queued items and stops the running ones through the ladder. */
   signal?: AbortSignal | undefined;
-  /** Each item's deadline (ms from when it starts running); the pool's by default. */
+  /** Each item's deadline (ms from when it starts running; `Infinity`: none); the pool's by default. */
   timeout?: number | undefined;
   /** Items sent to a worker at once; the pool's, else automatic. */
   chunkSize?: number | undefined;
@@ -180,8 +180,8 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
  *   once with what is done and what is not.
  * - `timeout` is each item's deadline: an item that overruns is stopped
  *   through the ladder (its `ctx.signal` aborts; after 1000 ms its worker
- *   is stopped by force), fails alone with a `TimeoutError`, and its worker
- *   is restarted.
+ *   is stopped by force), fails alone with a `TimeoutError` (even if it
+ *   finishes during that grace), and its worker is restarted.
  *
  * @typeParam A The target's parameters.
  * @typeParam R The target's result for one item.
@@ -431,13 +431,15 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
         } as signal: expected an AbortSignal`,
       );
     }
-    const timeout = own.timeout ?? this.#timeout;
+    // Given (null too) it is checked, as the constructor does.
+    const timeout = own.timeout === undefined
+      ? this.#timeout
+      : checkTimeout("timeout", own.timeout);
     const settings: RunSettings = {
       onEvent: own.onEvent as RunSettings["onEvent"],
       signal: own.signal,
-      timeout: timeout === undefined
-        ? undefined
-        : checkTimeout("timeout", timeout),
+      // Infinity is no deadline (and leaves chunks on).
+      timeout: timeout === Infinity ? undefined : timeout,
       chunkSize: own.chunkSize === undefined
         ? this.#chunkSize
         : positiveInteger("chunkSize", own.chunkSize),
@@ -467,9 +469,13 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
    * @param options Events, a signal, a deadline per item, a chunk size.
    * @returns The results, in completion order.
    * @throws {PoolError} If an item failed (with the partial results and
-   * every failure), or the run could not finish (no worker left, the input
-   * threw).
+   * every failure), or the run could not finish (no worker left, the pool
+   * was terminated: every item taken is a result or a failure), or the
+   * input threw (once the items taken have ended; its error is the cause).
    * @throws {WorkerClosedError} If the pool is closed.
+   * @throws {Error} If another run (or `imap`) of this pool is in progress.
+   * @throws {RangeError} If `timeout` is not a number >= 0, or `chunkSize`
+   * not an integer >= 1.
    * @throws The signal's reason if it was aborted.
    */
   async run(
@@ -516,6 +522,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
    * @param options As for `run`, and `highWaterMark` (default 1024).
    * @returns An async iterator over the results.
    * @throws {PoolError} When the next result is an item's failure (or the run could not go on).
+   * @throws {Error} At the first `next()`, if another run of this pool is in progress.
    */
   imap(
     input: PoolInput<A, R>,
@@ -663,21 +670,23 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
 
   /**
    * Stops every worker through the ladder (asked first, forced after 1000
-   * ms). A run in progress fails with a {@linkcode PoolError}.
+   * ms). A run in progress fails with a {@linkcode PoolError}, once the
+   * workers are stopped, in which each item it read is a result or a
+   * failure (not done).
    *
    * @returns Resolves once every worker was handled.
    */
   async terminate(): Promise<void> {
     this.#closed = true;
     this.#closing = true;
-    this.#run?.stop(
-      `Cannot finish the run as ${this.#describe()} was terminated`,
-    );
-    await Promise.all(this.#slots.map(async (slot) => {
+    const stopped = Promise.all(this.#slots.map(async (slot) => {
       await this.#healing.get(slot);
       slot.unwatch();
       await slot.worker.terminate();
     }));
+    // Its items are accounted for now; it settles once they stopped.
+    this.#run?.stop(`${this.#describe()} was terminated`, stopped);
+    await stopped;
   }
 
   /** Closes the pool; terminates it instead while a run is in progress. */

@@ -97,6 +97,11 @@ export class Run {
   #outstanding = 0;
   #settled = false;
   #aborted = false;
+  /**
+   * The input threw: no more is read, the items taken run to their end,
+   * and then the run rejects with this.
+   */
+  #halted: RunStopped | undefined;
   /** Stops in progress (deadline, abort): the run settles after them. */
   readonly #stopping = new Set<Promise<unknown>>();
   #resolve!: () => void;
@@ -117,9 +122,8 @@ export class Run {
     this.#sink = sink;
     this.#settings = settings;
     this.#input = inputOf(input, (error) => {
-      if (error !== undefined) {
-        this.#fatal("Cannot go on with the run as its input threw", error);
-      } else this.kickAll();
+      if (error !== undefined) this.#halt(error);
+      this.kickAll();
     });
     this.#timed = settings.timeout !== undefined;
     this.#fixedChunk = settings.chunkSize;
@@ -350,6 +354,7 @@ export class Run {
   }
 
   #inputDone(): boolean {
+    if (this.#halted !== undefined) return true;
     return this.#input.done(() =>
       this.#host.slots.every((slot) => slot.exhausted || slot.state === "dead")
     );
@@ -359,14 +364,17 @@ export class Run {
   #take(slot: Slot): Task | undefined {
     if (this.#retry.length > 0) return this.#retry.shift();
     for (;;) {
-      if (slot.exhausted || this.#settled || !this.#sink.admit(this.#index)) {
+      if (
+        slot.exhausted || this.#settled || this.#halted !== undefined ||
+        !this.#sink.admit(this.#index)
+      ) {
         return undefined;
       }
       let taken;
       try {
         taken = this.#input.take(slot.worker);
       } catch (error) {
-        this.#fatal("Cannot go on with the run as its input threw", error);
+        this.#halt(error);
         return undefined;
       }
       if (taken === WAIT) return undefined;
@@ -432,6 +440,14 @@ export class Run {
       this.#host.kick(slot);
       return;
     }
+    if (slot.timedOut === task) {
+      // Past its deadline it fails, whatever it did during the grace (a
+      // late value is discarded); its worker is being stopped and renewed.
+      slot.timedOut = undefined;
+      this.#timedOut(slot, task);
+      this.kick(slot);
+      return;
+    }
     if (ok) {
       this.#succeeded(slot, task, value);
       if (this.#timed) this.#arm(slot);
@@ -440,10 +456,7 @@ export class Run {
     }
     const error = asError(value);
     const classified = slot.classify(error);
-    if (slot.timedOut === task) {
-      slot.timedOut = undefined;
-      this.#timedOut(slot, task);
-    } else if (classified === undefined) {
+    if (classified === undefined) {
       // Refused before it reached the worker: a closed or dead worker
       // never took it (run it elsewhere); else its arguments were refused.
       if (error instanceof WorkerClosedError || !slot.worker.isAlive()) {
@@ -646,9 +659,24 @@ export class Run {
 
   #abortReason: unknown;
 
-  /** Ends the run early with a {@linkcode RunStopped} (the pool is going away). */
-  stop(message: string): void {
-    this.#fatal(message);
+  /**
+   * Ends the run early with a {@linkcode RunStopped} (the pool is going
+   * away, `reason` says how): every item taken and not ended fails as not
+   * done; the run rejects once `until` (the workers' end) has settled.
+   */
+  stop(reason: string, until?: Promise<unknown>): void {
+    if (this.#settled) return;
+    const left = this.#retry.splice(0);
+    for (const slot of this.#host.slots) {
+      for (const task of slot.tasks()) if (task.owner === this) left.push(task);
+    }
+    const message = this.#notDone(left, reason);
+    // Settled now (late answers are ignored), rejected once nothing runs.
+    this.#settle();
+    // Aborted already: it ends by its signal, as it would have.
+    const error = this.#aborted ? this.#abortReason : new RunStopped(message);
+    if (until === undefined) this.#reject(error);
+    else until.finally(() => this.#reject(error)).catch(() => {});
   }
 
   /** Ends the run quietly: no more items are read; those running finish unheard. */
@@ -672,7 +700,8 @@ export class Run {
       this.#stopping.size === 0 && this.#inputDone()
     ) {
       this.#settle();
-      this.#resolve();
+      if (this.#halted === undefined) this.#resolve();
+      else this.#reject(this.#halted);
       return;
     }
     const live = this.#host.slots.some((slot) =>
@@ -680,25 +709,42 @@ export class Run {
       (slot.state === "ready" && slot.worker.isAlive())
     );
     if (!live && this.#stopping.size === 0) {
-      const left = this.#retry.splice(0);
-      const done = this.stats.done;
-      for (const task of left) {
-        this.#fail(
-          undefined,
-          task,
-          new WorkerClosedError(
-            `Item ${task.index} ${
-              Deno.inspect(task.args)
-            } was not done as no worker of the pool is left`,
-          ),
-        );
-      }
       this.#fatal(
-        `Cannot finish the run as no worker of the pool is left: ${done} items done, ${left.length} not done${
-          this.#inputDone() ? "" : ", and the rest of the input not read"
-        }`,
+        this.#notDone(this.#retry.splice(0), "no worker of the pool is left"),
       );
     }
+  }
+
+  /** Fails each of `left` as not done, as `reason` says; returns the run's message. */
+  #notDone(left: Task[], reason: string): string {
+    for (const task of left) {
+      this.#fail(
+        undefined,
+        task,
+        new WorkerClosedError(
+          `Item ${task.index} ${
+            Deno.inspect(task.args)
+          } was not done as ${reason}`,
+        ),
+      );
+    }
+    return `Cannot finish the run as ${reason}: ${this.stats.done} items done, ${left.length} not done${
+      this.#inputDone() ? "" : ", and the rest of the input not read"
+    }`;
+  }
+
+  /**
+   * The input threw: stops reading it. The items taken still run (each
+   * ends as a result or a failure), and the run rejects once they have
+   * ended, so nothing of it runs after it settles.
+   */
+  #halt(cause: unknown): void {
+    if (this.#settled || this.#halted !== undefined) return;
+    this.#halted = new RunStopped(
+      `Cannot go on with the run as its input threw: ${asError(cause).message}`,
+      { cause },
+    );
+    this.#input.stop();
   }
 
   #fatal(message: string, cause?: unknown): void {

@@ -277,3 +277,143 @@ Deno.test("Pool.imap() with an async input and a small highWaterMark yields ever
   const seen = await Array.fromAsync(pool.imap(slow(), { highWaterMark: 5 }));
   assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => i + 1));
 });
+
+Deno.test("Pool.run() fails an item past its deadline even if it finishes during the grace (issue 6.1)", async (t) => {
+  for (const type of [WorkerType.THREAD, WorkerType.PROCESS]) {
+    await t.step(WorkerType[type], async () => {
+      // Item 1 finishes with a value only once the deadline has stopped it.
+      await using pool = new Pool<[number], number>({
+        target: (x: number, ctx?: { signal: AbortSignal }) =>
+          x === 1
+            ? new Promise<number>((resolve) =>
+              ctx!.signal.addEventListener("abort", () => resolve(x))
+            )
+            : x,
+      });
+      const worker = pool.addWorker(type);
+      await worker.ready;
+      const error = await pool.run(range(3), { timeout: 500 }).catch((e) => e);
+      assert.ok(error instanceof PoolError, String(error));
+      assert.deepEqual(sorted(error.results as number[]), [0, 2]);
+      assert.equal(error.failures.length, 1);
+      assert.deepEqual(error.failures[0]!.args, [1]);
+      assert.equal(error.failures[0]!.error.name, "TimeoutError");
+      assert.equal(pool.stats!.timedOut, 1);
+      assert.ok(worker.isAlive());
+    });
+  }
+});
+
+Deno.test("Pool.run() accounts for every item taken when its input throws, and settles after them (issue 6.2)", async (t) => {
+  await using pool = new Pool({ target: (x: number) => x });
+  pool.addWorker(WorkerType.THREAD);
+  pool.addWorker(WorkerType.PROCESS);
+  const broke = new SyntaxError("input broke");
+  function* sync() {
+    for (let i = 0; i < 10; i++) yield [i] as [number];
+    throw broke;
+  }
+  async function* async() {
+    for (let i = 0; i < 10; i++) yield [i] as [number];
+    throw broke;
+  }
+  let calls = 0;
+  const perWorker = () => {
+    if (calls === 10) throw broke;
+    return [calls++] as [number];
+  };
+  for (
+    const [label, input] of [
+      ["a generator", sync],
+      ["an async generator", async],
+      ["a per-worker function", () => perWorker],
+    ] as const
+  ) {
+    await t.step(label, async () => {
+      let settled = false;
+      const late: string[] = [];
+      const error = await pool.run(input(), {
+        chunkSize: 1,
+        onEvent: (event) => {
+          if (settled) late.push(event.type);
+        },
+      }).catch((e) => e);
+      settled = true;
+      assert.ok(error instanceof PoolError, String(error));
+      assert.match(error.message, /input threw: input broke/);
+      assert.equal(error.cause, broke);
+      assert.deepEqual(sorted(error.results as number[]), range(10).flat());
+      assert.deepEqual(error.failures, []);
+      assert.deepEqual(late, []);
+    });
+  }
+});
+
+Deno.test("Pool.terminate() during a run accounts for every item taken as done or not done, and the run settles once the workers are stopped (issue 6.3)", async () => {
+  await using signal = startedSignal();
+  const pool = new Pool({
+    target: async (x: number, path: string, ctx?: { signal: AbortSignal }) => {
+      if (x === 0) (await Deno.connect({ transport: "unix", path })).close();
+      if (x === 0 || x > 5) {
+        await new Promise((_, reject) =>
+          ctx!.signal.addEventListener(
+            "abort",
+            () => reject(ctx!.signal.reason),
+          )
+        );
+      }
+      return x;
+    },
+  });
+  pool.addWorker(WorkerType.THREAD, { args: [0, signal.path] });
+  pool.addWorker(WorkerType.PROCESS, { args: [0, signal.path] });
+  let read = 0;
+  function* input() {
+    for (let i = 0; i < 200; i++) {
+      read++;
+      yield [i] as [number];
+    }
+  }
+  const run = pool.run(input(), { chunkSize: 1 }).then((results) => ({
+    error: results as unknown,
+    alive: 0,
+  }), (error) => ({
+    error,
+    alive: pool.workers.filter((worker) => worker.isAlive()).length,
+  }));
+  await signal.started;
+  await pool.terminate();
+  const { error, alive } = await run;
+  assert.ok(error instanceof PoolError, String(error));
+  assert.match(error.message, /terminated/);
+  assert.equal(alive, 0);
+  assert.ok(read > 1);
+  assert.equal(error.results.length + error.failures.length, read);
+  const failed = error.failures.map((f: { args: number[] }) => f.args[0]);
+  assert.ok(failed.includes(0));
+  for (const failure of error.failures) {
+    assert.match(
+      failure.error.message,
+      /not done as pool "Pool" was terminated/,
+    );
+  }
+});
+
+Deno.test("Pool.terminate() while an aborted run stops keeps the signal's reason as the run's error (issue 6.3)", async () => {
+  await using signal = startedSignal();
+  const pool = new Pool({
+    target: async (x: number, path: string) => {
+      if (x === 0) (await Deno.connect({ transport: "unix", path })).close();
+      return await new Promise<number>(() => {});
+    },
+  });
+  pool.addWorker(WorkerType.PROCESS, { args: [0, signal.path] });
+  const controller = new AbortController();
+  const run = pool.run(range(4), { signal: controller.signal }).catch((e) => e);
+  await signal.started;
+  controller.abort();
+  await pool.terminate();
+  const error = await run;
+  assert.equal(error.name, "AbortError");
+  assert.equal(pool.workers[0]!.isAlive(), false);
+});

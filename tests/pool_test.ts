@@ -258,6 +258,18 @@ Deno.test("Pool checks its options", () => {
   assert.throws(() => new Pool(null as never), TypeError);
 });
 
+Deno.test("Pool.run() refuses a null timeout as the constructor does, and takes Infinity as no deadline (issue 6.4)", async () => {
+  assert.throws(() => new Pool({ timeout: null as never }), RangeError);
+  await using pool = new Pool({ target: square, timeout: Infinity });
+  pool.addWorker(WorkerType.THREAD);
+  await assert.rejects(pool.run([[1]], { timeout: null as never }), RangeError);
+  assert.deepEqual(sorted(await pool.run(range(4))), [0, 1, 4, 9]);
+  assert.deepEqual(
+    sorted(await pool.run(range(4), { timeout: Infinity })),
+    [0, 1, 4, 9],
+  );
+});
+
 Deno.test("Pool.run() runs 100k tiny items with default chunks", async () => {
   await using pool = new Pool({ target: (x: number) => x * 2 });
   pool.addWorker(WorkerType.THREAD);
