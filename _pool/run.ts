@@ -190,7 +190,9 @@ export class Run {
     try {
       onEvent(event);
     } catch (error) {
-      this.#fatal("Cannot go on with the run as its onEvent threw", error);
+      // As when the input throws: nothing more is read, what was taken
+      // ends (its events still delivered), then the run rejects.
+      this.#halt(error, "its onEvent threw");
     }
   }
 
@@ -734,14 +736,14 @@ export class Run {
   }
 
   /**
-   * The input threw: stops reading it. The items taken still run (each
+   * The input (or onEvent) threw: stops reading it. The items taken still run (each
    * ends as a result or a failure), and the run rejects once they have
    * ended, so nothing of it runs after it settles.
    */
-  #halt(cause: unknown): void {
+  #halt(cause: unknown, what = "its input threw"): void {
     if (this.#settled || this.#halted !== undefined) return;
     this.#halted = new RunStopped(
-      `Cannot go on with the run as its input threw: ${asError(cause).message}`,
+      `Cannot go on with the run as ${what}: ${asError(cause).message}`,
       { cause },
     );
     this.#input.stop();

@@ -349,6 +349,35 @@ Deno.test("Pool.run() accounts for every item taken when its input throws, and s
   }
 });
 
+Deno.test("Pool.run() whose onEvent throws accounts for every item taken, and settles after them (trial 6)", async () => {
+  await using pool = new Pool({ target: (x: number) => x });
+  pool.addWorker(WorkerType.THREAD);
+  pool.addWorker(WorkerType.PROCESS);
+  const broke = new SyntaxError("listener broke");
+  let settled = false;
+  const late: string[] = [];
+  let finished = 0;
+  let enqueued = 0;
+  const error = await pool.run(range(200), {
+    chunkSize: 1,
+    onEvent: (event) => {
+      if (settled) late.push(event.type);
+      if (event.type === "enqueued") enqueued++;
+      if (event.type === "finished" && ++finished === 5) throw broke;
+    },
+  }).catch((e) => e);
+  settled = true;
+  assert.ok(error instanceof PoolError, String(error));
+  assert.match(error.message, /onEvent threw: listener broke/);
+  assert.equal(error.cause, broke);
+  // Every item taken (each had its enqueued event) is a result or a
+  // failure, none left running behind the rejection.
+  const accounted = (error.results as number[]).length + error.failures.length;
+  assert.equal(accounted, enqueued);
+  assert.ok(accounted > 5, `${accounted} items accounted for`);
+  assert.deepEqual(late, []);
+});
+
 Deno.test("Pool.terminate() during a run accounts for every item taken as done or not done, and the run settles once the workers are stopped (issue 6.3)", async () => {
   await using signal = startedSignal();
   const pool = new Pool({
