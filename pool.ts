@@ -30,6 +30,7 @@ import type { Target, TargetArgs, WorkerType } from "./types.ts";
 import type { PoolEvent } from "./_pool/events.ts";
 import { Run, type RunHost, type RunSettings, type Sink } from "./_pool/run.ts";
 import { Slot } from "./_pool/slot.ts";
+import { backoffMs, Pauses } from "./_pool/backoff.ts";
 import type { PoolStats } from "./_pool/stats.ts";
 import type { Task } from "./_pool/task.ts";
 
@@ -221,6 +222,8 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
   /** Closing or terminating: a worker's end is not healed. */
   #closing = false;
   readonly #healing = new Map<Slot, Promise<void>>();
+  /** The waits between failed restarts (cut short when the pool goes away). */
+  readonly #pauses = new Pauses();
 
   /**
    * Creates an empty pool; add workers with `addWorker`.
@@ -367,6 +370,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     if (current !== undefined) return current;
     slot.state = "restarting";
     const healing = (async () => {
+      let failures = 0;
       for (;;) {
         if (this.#closing) {
           slot.state = "dead";
@@ -385,6 +389,8 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
             slot.state = "dead";
             return;
           }
+          // Its host may be down (a remote worker): give it time to come back.
+          await this.#pauses.pause(backoffMs(++failures));
         }
       }
     })().finally(() => {
@@ -652,6 +658,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     if (this.#closed) return;
     this.#closed = true;
     this.#closing = true;
+    this.#pauses.wakeAll();
     await Promise.all(this.#slots.map(async (slot) => {
       await this.#healing.get(slot);
       slot.unwatch();
@@ -670,6 +677,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
   async terminate(): Promise<void> {
     this.#closed = true;
     this.#closing = true;
+    this.#pauses.wakeAll();
     this.#run?.stop(
       `Cannot finish the run as ${this.#describe()} was terminated`,
     );
