@@ -1,0 +1,127 @@
+/**
+ * Pool.addHosts() over real separate hosts (issue 8, "Many hosts"): each
+ * host a Linux network namespace the test makes (tests/_netns.ts), with a
+ * server of its own listening on its own address; one pool spreads over
+ * all of them, and loses no item when one host's server is killed mid-run.
+ * Needs root and iproute2's `ip` (skipped otherwise, saying why).
+ */
+import assert from "node:assert/strict";
+import { Pool, type PoolEvent } from "../mod.ts";
+import { makeHosts, netnsUnavailable } from "./_netns.ts";
+import { startServer, type TestServer } from "./_server.ts";
+import { startedSignal } from "./_started.ts";
+
+const unavailable = netnsUnavailable();
+/** Beyond loopback a server wants a token of 16 characters at least. */
+const TOKEN = "a token for the namespaced hosts";
+const PORT = 6006;
+
+function range(n: number): [number][] {
+  return Array.from({ length: n }, (_, i) => [i] as [number]);
+}
+
+/**
+ * The first item run on the host at `victim` records it in `marker`,
+ * signals on `path` and spins (its server is killed meanwhile); every
+ * other run squares. The job finds its host by its own addresses.
+ */
+async function spinsOnVictim(
+  x: number,
+  path: string,
+  marker: string,
+  victim: string,
+): Promise<[number, string]> {
+  const here =
+    Deno.networkInterfaces().find((i) =>
+      i.family === "IPv4" && i.address.startsWith("10.77.")
+    )?.address ?? "";
+  if (here === victim) {
+    let first = true;
+    try {
+      await Deno.writeTextFile(marker, "", { createNew: true });
+    } catch {
+      first = false;
+    }
+    if (first) {
+      (await Deno.connect({ transport: "unix", path })).close();
+      for (;;) { /* until its server goes */ }
+    }
+  }
+  return [x * x, here];
+}
+
+Deno.test({
+  name:
+    "Pool.addHosts() spreads a run over servers on separate hosts, and loses no item when one host's server is killed mid-run",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using hosts = makeHosts(3);
+    const servers: TestServer[] = [];
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const [i, address] of hosts.addresses.entries()) {
+        servers.push(
+          await startServer([
+            "-A",
+            "--host",
+            address,
+            "--port",
+            String(PORT),
+            "--plaintext",
+            "--token",
+            TOKEN,
+          ], { netns: hosts.names[i]! }),
+        );
+      }
+      await using signal = startedSignal();
+      const victim = hosts.addresses[0]!;
+      await using pool = new Pool({
+        target: spinsOnVictim,
+        args: [0, signal.path, `${dir}/spun`, victim],
+        maxRestarts: 2,
+      });
+      const added = pool.addHosts({
+        hosts: hosts.addresses.map((address) => `${address}:${PORT}`),
+        workersPerHost: 2,
+        token: TOKEN,
+        permissions: "inherit",
+      });
+      await added.ready;
+      assert.equal(added.workers.length, 6);
+      await Promise.all(added.workers.map((worker) => worker.ready));
+      const died: PoolEvent[] = [];
+      const run = pool.run(range(300), {
+        chunkSize: 2,
+        onEvent: (event) => {
+          if (event.type === "died") died.push(event);
+        },
+      });
+      await Promise.race([
+        signal.started,
+        run.then(() =>
+          assert.fail("The run ended before the victim's item started")
+        ),
+      ]);
+      servers[0]!.kill("SIGKILL");
+      const results = await run;
+      assert.deepEqual(
+        results.map(([square]) => square).sort((a, b) => a - b),
+        range(300).map(([x]) => x * x),
+      );
+      // The other hosts ran the rest; the victim's two workers died with
+      // its server, and stayed dead (their host refused every restart).
+      const where = new Set(results.map(([, here]) => here));
+      for (const address of hosts.addresses.slice(1)) {
+        assert.ok(where.has(address), `nothing ran on ${address}`);
+      }
+      assert.ok(died.length >= 1 && died.length <= 2, `${died.length} deaths`);
+      assert.deepEqual(
+        added.workers.map((worker) => worker.isAlive()),
+        [false, false, true, true, true, true],
+      );
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
