@@ -10,6 +10,7 @@ import { Pool, type PoolEvent } from "../mod.ts";
 import { makeHosts, netnsUnavailable } from "./_netns.ts";
 import { startServer, type TestServer } from "./_server.ts";
 import { startedSignal } from "./_started.ts";
+import { startDns } from "./_dns.ts";
 
 const unavailable = netnsUnavailable();
 /** Beyond loopback a server wants a token of 16 characters at least. */
@@ -122,6 +123,64 @@ Deno.test({
     } finally {
       await Promise.all(servers.map((server) => server.close()));
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Pool.addHosts() with dns: grows onto hosts that appear in the name and drains those that leave it",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using hosts = makeHosts(3);
+    await using dns = await startDns("workers.test");
+    const servers: TestServer[] = [];
+    try {
+      for (const [i, address] of hosts.addresses.entries()) {
+        servers.push(
+          await startServer([
+            "-A",
+            "--host",
+            address,
+            "--port",
+            String(PORT),
+            "--plaintext",
+            "--token",
+            TOKEN,
+          ], { netns: hosts.names[i]! }),
+        );
+      }
+      const [a, b, c] = hosts.addresses as [string, string, string];
+      dns.addresses = [a];
+      await using pool = new Pool({
+        target: () =>
+          Deno.networkInterfaces().find((i) =>
+            i.family === "IPv4" && i.address.startsWith("10.77.")
+          )?.address,
+      });
+      const added = pool.addHosts({
+        hosts: `dns:workers.test:${PORT}`,
+        nameServer: dns.nameServer,
+        token: TOKEN,
+        permissions: "inherit",
+      });
+      await added.ready;
+      const where = async (n: number): Promise<Set<unknown>> => {
+        let next = 0;
+        return new Set(
+          await pool.run(() => next++ < n ? [] : undefined, { chunkSize: 1 }),
+        );
+      };
+      assert.deepEqual(await where(20), new Set([a]));
+      dns.addresses = [a, b, c];
+      await added.refresh();
+      assert.deepEqual(await where(300), new Set([a, b, c]));
+      dns.addresses = [b, c];
+      await added.refresh();
+      assert.deepEqual(added.hosts, [`${b}:${PORT}`, `${c}:${PORT}`]);
+      assert.deepEqual(await where(300), new Set([b, c]));
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
     }
   },
 });
