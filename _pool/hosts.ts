@@ -12,7 +12,16 @@
 /** How often a `dns:` name is looked up again, by default (ms). */
 export const RESOLVE_INTERVAL = 30_000;
 
-/** A DNS server to ask instead of the system's (as `Deno.resolveDns` takes it). */
+/** A DNS server to ask instead of the system's (as `Deno.resolveDns` takes it).
+ *
+ * @example
+ * ```ts
+ * import type { NameServer } from "jsr:@x/pyworkers";
+ *
+ * const nameServer: NameServer = { ipAddr: "10.96.0.10", port: 53 };
+ * console.log(nameServer.ipAddr); // 10.96.0.10
+ * ```
+ */
 export interface NameServer {
   /** Its IP address. */
   ipAddr: string;
