@@ -251,7 +251,11 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
  *   others and is restarted in place (at most `maxRestarts` times per run);
  *   the death is charged to the item it was running, which fails for good
  *   once 3 workers died running it. If no worker is left, the run fails at
- *   once with what is done and what is not.
+ *   once with what is done and what is not. A restart that fails (a remote
+ *   worker whose host is down) is tried again after a backoff: 100 ms
+ *   doubling up to 2 s, jittered, within `maxRestarts`.
+ * - `addHosts` adds remote workers on every host of a list or of a DNS
+ *   name, joining hosts that appear and draining hosts that vanish.
  * - `timeout` is each item's deadline: an item that overruns is stopped
  *   through the ladder (its `ctx.signal` aborts; after 1000 ms its worker
  *   is stopped by force), fails alone with a `TimeoutError`, and its worker
