@@ -28,6 +28,8 @@ export interface NetnsHosts extends AsyncDisposable {
   readonly names: readonly string[];
   /** Each namespace's address. */
   readonly addresses: readonly string[];
+  /** Cuts host `index` off the network (its link is deleted; it lives on). */
+  cut(index: number): void;
   /** Removes everything made (also run on unload). */
   remove(): void;
 }
@@ -141,6 +143,7 @@ export function makeHosts(count: number): NetnsHosts {
   return {
     names,
     addresses,
+    cut: (index) => ip("link", "del", `${tag}v${index + 1}`),
     remove,
     [Symbol.asyncDispose]: () => Promise.resolve(remove()),
   };

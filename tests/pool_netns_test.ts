@@ -184,3 +184,71 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Pool.addHosts() loses no item when a host drops off the network mid-run (its link cut, its server silent)",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using hosts = makeHosts(2);
+    const servers: TestServer[] = [];
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const [i, address] of hosts.addresses.entries()) {
+        servers.push(
+          await startServer([
+            "-A",
+            "--host",
+            address,
+            "--port",
+            String(PORT),
+            "--plaintext",
+            "--token",
+            TOKEN,
+          ], { netns: hosts.names[i]! }),
+        );
+      }
+      await using signal = startedSignal();
+      const victim = hosts.addresses[0]!;
+      await using pool = new Pool({
+        target: spinsOnVictim,
+        args: [0, signal.path, `${dir}/spun`, victim],
+        maxRestarts: 1,
+      });
+      const added = pool.addHosts({
+        hosts: hosts.addresses.map((address) => `${address}:${PORT}`),
+        token: TOKEN,
+        permissions: "inherit",
+        heartbeat: 100, // silence past 1 s counts as a lost server
+      });
+      await Promise.all(added.workers.map((worker) => worker.ready));
+      const died: PoolEvent[] = [];
+      const run = pool.run(range(100), {
+        chunkSize: 2,
+        onEvent: (event) => {
+          if (event.type === "died") died.push(event);
+        },
+      });
+      await Promise.race([
+        signal.started,
+        run.then(() =>
+          assert.fail("The run ended before the victim's item started")
+        ),
+      ]);
+      // Its server lives on, cut off: nothing answers there any more.
+      hosts.cut(0);
+      const results = await run;
+      assert.deepEqual(
+        results.map(([square]) => square).sort((a, b) => a - b),
+        range(100).map(([x]) => x * x),
+      );
+      assert.equal(died.length, 1);
+      const error = died[0]!.type === "died" ? died[0]!.error : undefined;
+      assert.equal(error?.name, "WorkerDiedError");
+      assert.equal(added.workers[0]!.isAlive(), false);
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
