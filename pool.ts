@@ -173,7 +173,7 @@ export type PoolWorkerOptions<A extends unknown[] = unknown[], R = unknown> =
  * ```
  */
 export type PoolHostsOptions<A extends unknown[] = unknown[], R = unknown> =
-  & Omit<PoolWorkerOptions<A, R>, "host">
+  & Omit<PersistentWorkerOptions<A, R>, "host">
   & Omit<RemoteOptions, "host">
   & {
     /**
