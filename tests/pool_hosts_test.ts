@@ -167,3 +167,39 @@ Deno.test("Pool.addHosts() with dns: looks the name up again every resolveInterv
     await server!.close();
   }
 });
+
+Deno.test("Pool.addHosts() with dns: a host that appears during a run takes items in it", async () => {
+  const servers = await startServers(2);
+  await using dns = await startDns("workers.test");
+  try {
+    dns.addresses = ["127.0.0.1"];
+    await using pool = new Pool({ target: (x: number) => x * x });
+    const hosts = pool.addHosts({
+      hosts: `dns:workers.test:${servers[0]!.port}`,
+      nameServer: dns.nameServer,
+      token: TOKEN,
+    });
+    await hosts.ready;
+    async function* input(): AsyncGenerator<[number]> {
+      for (let x = 0; x < 200; x++) {
+        if (x === 10) {
+          dns.addresses = ["127.0.0.1", "127.0.0.2"];
+          await hosts.refresh();
+          await hosts.workers[1]!.ready; // it has joined: the rest is shared
+        }
+        yield [x];
+      }
+    }
+    const results = await pool.run(input(), { chunkSize: 1 });
+    assert.deepEqual(sorted(results), range(200).map(([x]) => x * x));
+    const joined = pool.stats!.workers.find((w) =>
+      w.worker === hosts.workers[1]
+    );
+    assert.ok(
+      joined !== undefined && joined.done > 0,
+      "the new host ran nothing",
+    );
+  } finally {
+    await Promise.all(servers.map((server) => server.close()));
+  }
+});
