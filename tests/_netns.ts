@@ -30,6 +30,13 @@ export interface NetnsHosts extends AsyncDisposable {
   readonly addresses: readonly string[];
   /** Cuts host `index` off the network (its link is deleted; it lives on). */
   cut(index: number): void;
+  /**
+   * Makes host `index` a black hole: this host sends its packets to a
+   * hardware address nobody has, so they vanish without an answer (a
+   * connection attempt waits, as for a host that went away on a routed
+   * network).
+   */
+  blackhole(index: number): void;
   /** Removes everything made (also run on unload). */
   remove(): void;
 }
@@ -144,6 +151,18 @@ export function makeHosts(count: number): NetnsHosts {
     names,
     addresses,
     cut: (index) => ip("link", "del", `${tag}v${index + 1}`),
+    blackhole: (index) =>
+      ip(
+        "neigh",
+        "replace",
+        addresses[index]!,
+        "lladdr",
+        "02:00:00:00:00:01",
+        "nud",
+        "permanent",
+        "dev",
+        bridge,
+      ),
     remove,
     [Symbol.asyncDispose]: () => Promise.resolve(remove()),
   };

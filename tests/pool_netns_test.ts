@@ -6,7 +6,7 @@
  * Needs root and iproute2's `ip` (skipped otherwise, saying why).
  */
 import assert from "node:assert/strict";
-import { Pool, type PoolEvent } from "../mod.ts";
+import { Pool, type PoolEvent, WorkerType } from "../mod.ts";
 import { makeHosts, netnsUnavailable } from "./_netns.ts";
 import { startServer, type TestServer } from "./_server.ts";
 import { startedSignal } from "./_started.ts";
@@ -16,6 +16,8 @@ const unavailable = netnsUnavailable();
 /** Beyond loopback a server wants a token of 16 characters at least. */
 const TOKEN = "a token for the namespaced hosts";
 const PORT = 6006;
+/** The most a wait of these tests takes before it counts as a hang. */
+const BOUND_MS = 20_000;
 
 function range(n: number): [number][] {
   return Array.from({ length: n }, (_, i) => [i] as [number]);
@@ -249,6 +251,42 @@ Deno.test({
     } finally {
       await Promise.all(servers.map((server) => server.close()));
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Pool.run() does not hang on a remote worker whose host never answers: its connection attempts end within the heartbeat's silence bound",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using hosts = makeHosts(1);
+    hosts.blackhole(0);
+    await using pool = new Pool({
+      target: (x: number) => x * x,
+      maxRestarts: 1,
+    });
+    pool.addWorker(WorkerType.THREAD);
+    const remote = pool.addWorker(WorkerType.REMOTE, {
+      host: `${hosts.addresses[0]}:${PORT}`,
+      token: TOKEN,
+      heartbeat: 100, // silence past 1 s counts as a lost server
+    });
+    const run = pool.run(range(20));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("The run hung on a host that never answers")),
+        BOUND_MS,
+      );
+    });
+    try {
+      const results = await Promise.race([run, hung]);
+      assert.equal(results.length, 20);
+      assert.equal(remote.isAlive(), false);
+      assert.equal(remote.error?.name, "WorkerDiedError");
+    } finally {
+      clearTimeout(timer);
     }
   },
 });
