@@ -180,7 +180,7 @@ Deno.test("Pool.addHosts() with dns: a host that appears during a run takes item
       token: TOKEN,
     });
     await hosts.ready;
-    async function* input(): AsyncGenerator<[number]> {
+    const input = async function* (): AsyncGenerator<[number]> {
       for (let x = 0; x < 200; x++) {
         if (x === 10) {
           dns.addresses = ["127.0.0.1", "127.0.0.2"];
@@ -189,7 +189,7 @@ Deno.test("Pool.addHosts() with dns: a host that appears during a run takes item
         }
         yield [x];
       }
-    }
+    };
     const results = await pool.run(input(), { chunkSize: 1 });
     assert.deepEqual(sorted(results), range(200).map(([x]) => x * x));
     const joined = pool.stats!.workers.find((w) =>
