@@ -203,3 +203,26 @@ Deno.test("Pool.addHosts() with dns: a host that appears during a run takes item
     await Promise.all(servers.map((server) => server.close()));
   }
 });
+
+Deno.test("Pool.terminate() and await using stop the lookups of a dns: name", async () => {
+  await using dns = await startDns("workers.test");
+  const pool = new Pool({ target: (x: number) => x });
+  const hosts = pool.addHosts({
+    hosts: "dns:workers.test:6006",
+    nameServer: dns.nameServer,
+    resolveInterval: 10,
+  });
+  await dns.answered(2); // its timer runs
+  await pool.terminate();
+  assert.deepEqual(hosts.hosts, []);
+  {
+    await using disposed = new Pool({ target: (x: number) => x });
+    disposed.addHosts({
+      hosts: "dns:workers.test:6006",
+      nameServer: dns.nameServer,
+      resolveInterval: 10,
+    });
+    await dns.answered(4);
+  }
+  // The sanitizers see any timer or lookup left.
+});
