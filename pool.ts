@@ -26,15 +26,23 @@ import {
   PersistentWorker,
   type PersistentWorkerOptions,
 } from "./persistent.ts";
-import type { Target, TargetArgs, WorkerType } from "./types.ts";
+import {
+  type RemoteOptions,
+  type Target,
+  type TargetArgs,
+  WorkerType,
+} from "./types.ts";
 import type { PoolEvent } from "./_pool/events.ts";
 import { Run, type RunHost, type RunSettings, type Sink } from "./_pool/run.ts";
 import { Slot } from "./_pool/slot.ts";
+import { backoffMs, Pauses } from "./_pool/backoff.ts";
+import { HostSet, type NameServer } from "./_pool/hosts.ts";
 import type { PoolStats } from "./_pool/stats.ts";
 import type { Task } from "./_pool/task.ts";
 
 export type { PoolEvent } from "./_pool/events.ts";
 export type { PoolStats, WorkerStats } from "./_pool/stats.ts";
+export type { NameServer } from "./_pool/hosts.ts";
 
 /** Restarts per worker per run after deaths, by default. */
 const MAX_RESTARTS = 5;
@@ -146,6 +154,72 @@ export type PoolWorkerOptions<A extends unknown[] = unknown[], R = unknown> =
   & PersistentWorkerOptions<A, R>
   & { readonly [option: string]: unknown };
 
+/** What `addHosts` takes: where the servers are, and each remote worker's options.
+ *
+ * @typeParam A The target's parameters.
+ * @typeParam R The target's result for one item.
+ *
+ * @example
+ * ```ts
+ * import type { PoolHostsOptions } from "jsr:@x/pyworkers";
+ *
+ * const listed: PoolHostsOptions = {
+ *   hosts: ["10.0.0.2:6006", "10.0.0.3:6006"],
+ *   workersPerHost: 2,
+ *   token: "a long shared secret",
+ * };
+ * const named: PoolHostsOptions = { hosts: "dns:workers.internal:6006" };
+ * console.log(listed.workersPerHost, named.hosts); // 2 dns:workers.internal:6006
+ * ```
+ */
+export type PoolHostsOptions<A extends unknown[] = unknown[], R = unknown> =
+  & Omit<PersistentWorkerOptions<A, R>, "host">
+  & Omit<RemoteOptions, "host">
+  & {
+    /**
+     * The servers: a list of "host:port" (`["10.0.0.2:6006", "[::1]:6006"]`),
+     * or `"dns:NAME:PORT"` for every A and AAAA record of NAME, looked up
+     * again every `resolveInterval` ms.
+     */
+    hosts: readonly string[] | string;
+    /** Remote workers per host. @default {1} */
+    workersPerHost?: number | undefined;
+    /** How often a `dns:` name is looked up again (ms). @default {30000} */
+    resolveInterval?: number | undefined;
+    /** The DNS server to ask for a `dns:` name; the system's by default. */
+    nameServer?: NameServer | undefined;
+  };
+
+/** The hosts `addHosts` added, followed while the pool lives.
+ *
+ * @typeParam A The target's parameters.
+ * @typeParam R The target's result for one item.
+ *
+ * @example
+ * ```ts
+ * import { Pool, spawnServer } from "jsr:@x/pyworkers";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await spawnServer({ port: 0 });
+ * const [host, port] = server.address;
+ * await using pool = new Pool({ target: (x: number) => x + 1 });
+ * const hosts = pool.addHosts({ hosts: [`${host}:${port}`] });
+ * await hosts.ready;
+ * assert.deepEqual(hosts.hosts, [`${host}:${port}`]);
+ * assert.equal(hosts.workers.length, 1);
+ * ```
+ */
+export interface PoolHosts<A extends unknown[] = unknown[], R = unknown> {
+  /** Resolves once the first lookup is done and its hosts have workers (at once for a list). */
+  readonly ready: Promise<void>;
+  /** The hosts now ("ip:port"). */
+  readonly hosts: readonly string[];
+  /** The workers on the hosts now (those of hosts that left are not). */
+  readonly workers: readonly PersistentWorker<A, R>[];
+  /** Looks a `dns:` name up now; resolves once its changes are made. */
+  refresh(): Promise<void>;
+}
+
 /** What a run's input may be.
  *
  * @typeParam A The target's parameters.
@@ -177,7 +251,11 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
  *   others and is restarted in place (at most `maxRestarts` times per run);
  *   the death is charged to the item it was running, which fails for good
  *   once 3 workers died running it. If no worker is left, the run fails at
- *   once with what is done and what is not.
+ *   once with what is done and what is not. A restart that fails (a remote
+ *   worker whose host is down) is tried again after a backoff: 100 ms
+ *   doubling up to 2 s, jittered, within `maxRestarts`.
+ * - `addHosts` adds remote workers on every host of a list or of a DNS
+ *   name, joining hosts that appear and draining hosts that vanish.
  * - `timeout` is each item's deadline: an item that overruns is stopped
  *   through the ladder (its `ctx.signal` aborts; after 1000 ms its worker
  *   is stopped by force), fails alone with a `TimeoutError` (even if it
@@ -221,6 +299,10 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
   /** Closing or terminating: a worker's end is not healed. */
   #closing = false;
   readonly #healing = new Map<Slot, Promise<void>>();
+  /** The waits between failed restarts (cut short when the pool goes away). */
+  readonly #pauses = new Pauses();
+  /** The host sets of `addHosts`, followed until the pool closes. */
+  readonly #hostSets: HostSet[] = [];
 
   /**
    * Creates an empty pool; add workers with `addWorker`.
@@ -337,6 +419,96 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     return worker;
   }
 
+  /**
+   * Adds remote workers on every host of a list, or of a DNS name
+   * (`"dns:NAME:PORT"`: every A and AAAA record, looked up again every
+   * `resolveInterval` ms). A host that appears gets `workersPerHost`
+   * workers; a host that vanishes is drained: its workers take no more
+   * items, finish those they have (any they lose go to the others) and are
+   * closed. A name with no record left drains every host; a lookup that
+   * fails otherwise changes nothing. Lookups stop when the pool
+   * closes or is terminated.
+   *
+   * @param options Where the servers are, and each worker's options
+   * (`token`, `tls`, `heartbeat`, `permissions`, a target of its own...).
+   * @returns The hosts, followed while the pool lives.
+   * @throws {WorkerClosedError} If the pool is closed.
+   * @throws {TypeError} If `hosts` is neither a list of "host:port" nor
+   * "dns:NAME:PORT", or as `addWorker` throws.
+   * @throws {RangeError} If `workersPerHost` is not an integer >= 1 or
+   * `resolveInterval` not a number of ms >= 1.
+   */
+  addHosts(options: PoolHostsOptions<A, R>): PoolHosts<A, R> {
+    if (this.#closed) {
+      throw new WorkerClosedError(
+        `Cannot add hosts to ${this.#describe()} as it is closed`,
+      );
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Cannot use ${
+          Deno.inspect(options)
+        } as hosts options: expected an object`,
+      );
+    }
+    const { hosts, workersPerHost, resolveInterval, nameServer, ...rest } =
+      ownOptions(options, Object.keys(options) as never, "hosts options") as
+        & PoolHostsOptions<A, R>
+        & Record<string, unknown>;
+    const perHost = positiveInteger("workersPerHost", workersPerHost ?? 1);
+    delete rest.host;
+    const byHost = new Map<string, PersistentWorker<A, R>[]>();
+    const set = new HostSet(hosts, {
+      join: (address) => {
+        const workers: PersistentWorker<A, R>[] = [];
+        for (let i = 0; i < perHost; i++) {
+          workers.push(
+            this.addWorker(WorkerType.REMOTE, {
+              ...rest,
+              host: address,
+            } as PoolWorkerOptions<A, R>),
+          );
+        }
+        byHost.set(address, workers);
+      },
+      leave: (address) => {
+        for (const worker of byHost.get(address) ?? []) this.#retire(worker);
+        byHost.delete(address);
+      },
+    }, {
+      ...(resolveInterval === undefined ? {} : { resolveInterval }),
+      ...(nameServer === undefined ? {} : { nameServer }),
+    });
+    this.#hostSets.push(set);
+    return {
+      ready: set.ready,
+      get hosts() {
+        return set.hosts;
+      },
+      get workers() {
+        return Object.freeze([...byHost.values()].flat());
+      },
+      refresh: () => set.refresh(),
+    };
+  }
+
+  /** Lets a worker go for good once it has finished its items (its host left). */
+  #retire(worker: PersistentWorker<A, R>): void {
+    const slot = this.#slots.find((slot) => slot.worker === worker);
+    if (slot === undefined || slot.retired) return;
+    slot.retired = true;
+    // Restarting: #heal drains it once it is back (or gives up).
+    if (slot.state !== "ready") return;
+    this.#drain(slot);
+  }
+
+  #drain(slot: Slot): void {
+    slot.state = "draining";
+    slot.disarm();
+    if (slot.worker.isAlive()) slot.worker.close();
+    else this.#finished(slot);
+  }
+
   /** The pool's workers, in the order added (dead ones included). */
   get workers(): readonly PersistentWorker<A, R>[] {
     return Object.freeze(
@@ -357,6 +529,13 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
 
   #finished(slot: Slot): void {
     if (this.#closing) return;
+    if (slot.state === "draining") {
+      // Its host left and it has finished: not a death, nothing to heal.
+      slot.state = "dead";
+      slot.unwatch();
+      this.#host.kick(slot);
+      return;
+    }
     const run = this.#run;
     if (run !== undefined && !run.settled) run.slotFinished(slot);
   }
@@ -367,8 +546,9 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     if (current !== undefined) return current;
     slot.state = "restarting";
     const healing = (async () => {
+      let failures = 0;
       for (;;) {
-        if (this.#closing) {
+        if (this.#closing || slot.retired) {
           slot.state = "dead";
           return;
         }
@@ -379,12 +559,15 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
           slot.timedOut = undefined;
           slot.idle = false;
           slot.state = "ready";
+          if (slot.retired) this.#drain(slot);
           return;
         } catch {
           if (this.#closing || ++slot.restarts > this.#maxRestarts) {
             slot.state = "dead";
             return;
           }
+          // Its host may be down (a remote worker): give it time to come back.
+          await this.#pauses.pause(backoffMs(++failures));
         }
       }
     })().finally(() => {
@@ -452,7 +635,9 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     const run = new Run(this.#host, input, settings, sink);
     this.#run = run;
     for (const slot of this.#slots) {
-      if (!slot.worker.isAlive() && slot.state !== "restarting") {
+      if (
+        !slot.worker.isAlive() && slot.state !== "restarting" && !slot.retired
+      ) {
         void this.#heal(slot);
       }
     }
@@ -635,6 +820,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     }
     await Promise.all(this.#slots.map(async (slot) => {
       await this.#healing.get(slot);
+      if (slot.retired) return;
       await slot.worker.restart(timeout);
       slot.watch();
       slot.stopping = false;
@@ -659,6 +845,8 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     if (this.#closed) return;
     this.#closed = true;
     this.#closing = true;
+    this.#pauses.wakeAll();
+    await Promise.all(this.#hostSets.map((set) => set.stop()));
     await Promise.all(this.#slots.map(async (slot) => {
       await this.#healing.get(slot);
       slot.unwatch();
@@ -679,6 +867,8 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
   async terminate(): Promise<void> {
     this.#closed = true;
     this.#closing = true;
+    this.#pauses.wakeAll();
+    const lookups = Promise.all(this.#hostSets.map((set) => set.stop()));
     const stopped = Promise.all(this.#slots.map(async (slot) => {
       await this.#healing.get(slot);
       slot.unwatch();
@@ -687,6 +877,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
     // Its items are accounted for now; it settles once they stopped.
     this.#run?.stop(`${this.#describe()} was terminated`, stopped);
     await stopped;
+    await lookups;
   }
 
   /** Closes the pool; terminates it instead while a run is in progress. */

@@ -286,6 +286,8 @@ function spawnRemote(
     [header, encodeStart(sink, start)],
   ];
   let conn: Deno.Conn | undefined;
+  /** Aborted when the connection attempt is over its deadline or the worker ends. */
+  const connecting = new AbortController();
   let channel: FramedChannel | undefined;
   /** Set once the worker's end is known: nothing more is sent or reported. */
   let ended = false;
@@ -315,6 +317,7 @@ function spawnRemote(
     if (ended) return;
     ended = true;
     clearInterval(heartbeat);
+    connecting.abort();
     try {
       if (channel !== undefined) channel.close();
       else conn?.close();
@@ -388,13 +391,45 @@ function spawnRemote(
   };
 
   const run = async (): Promise<void> => {
+    // A host that never answers (gone from a routed network) would hold
+    // the connection attempt for the OS's minutes: it gets the silence
+    // bound, and an end of the worker meanwhile stops it (no op left).
+    const deadline = setTimeout(
+      () =>
+        connecting.abort(
+          new DOMException(
+            `Cannot connect within ${silenceMs} ms`,
+            "TimeoutError",
+          ),
+        ),
+      silenceMs,
+    );
     try {
-      const at = Object.assign(Object.create(null), { hostname, port });
-      conn = tls === undefined ? await Deno.connect(at) : await tlsHandshake(
-        await Deno.connectTls(Object.assign(at, tls)),
-        silenceMs,
-      );
+      const at = Object.assign(Object.create(null), {
+        hostname,
+        port,
+        signal: connecting.signal,
+      });
+      const tcp = await Deno.connect(at);
+      conn = tcp;
+      if (tls !== undefined) {
+        // startTls: connectTls takes no signal on Deno 2.8.2.
+        conn = await tlsHandshake(
+          await Deno.startTls(
+            tcp,
+            Object.assign(Object.create(null), { hostname }, tls),
+          ),
+          silenceMs,
+        );
+      }
     } catch (error) {
+      if (ended) return;
+      try {
+        conn?.close();
+      } catch {
+        // closed by the failed handshake already
+      }
+      conn = undefined;
       finish(
         new WorkerDiedError(
           `${sink.describe(true)} cannot reach the server at ${where}: ${
@@ -404,6 +439,8 @@ function spawnRemote(
         ),
       );
       return;
+    } finally {
+      clearTimeout(deadline);
     }
     if (ended) {
       conn.close();
@@ -519,6 +556,7 @@ function spawnRemote(
       if (!ended) {
         ended = true;
         clearInterval(heartbeat);
+        connecting.abort();
         channel?.close();
         markGone();
       }

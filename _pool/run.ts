@@ -358,7 +358,9 @@ export class Run {
   #inputDone(): boolean {
     if (this.#halted !== undefined) return true;
     return this.#input.done(() =>
-      this.#host.slots.every((slot) => slot.exhausted || slot.state === "dead")
+      this.#host.slots.every((slot) =>
+        slot.exhausted || slot.state === "dead" || slot.state === "draining"
+      )
     );
   }
 
@@ -647,7 +649,7 @@ export class Run {
     this.#outstanding -= this.#retry.length;
     this.#retry = [];
     for (const slot of this.#host.slots) {
-      if (slot.state !== "ready") continue;
+      if (slot.state !== "ready" && slot.state !== "draining") continue;
       if (!slot.tasks().some((task) => task.owner === this)) continue;
       this.#stop(slot, DEADLINE_GRACE_MS, () => {
         for (const task of slot.clear()) {
@@ -708,7 +710,8 @@ export class Run {
     }
     const live = this.#host.slots.some((slot) =>
       slot.state === "restarting" ||
-      (slot.state === "ready" && slot.worker.isAlive())
+      ((slot.state === "ready" || slot.state === "draining") &&
+        slot.worker.isAlive())
     );
     if (!live && this.#stopping.size === 0) {
       this.#fatal(

@@ -27,6 +27,8 @@ export type SlotState =
   | "ready"
   /** Being renewed in place; takes items once ready. */
   | "restarting"
+  /** Its host left: closed, takes no more items, finishes those it has, then is dead. */
+  | "draining"
   /** Gone for good (restarts exhausted, or it could not be stopped). */
   | "dead";
 
@@ -50,6 +52,8 @@ export class Slot {
   readonly #calls: Set<Task | Task[]> = new Set();
   /** Items in `#calls`. */
   #load = 0;
+  /** Its host left the pool (`addHosts`): it is never restarted again. */
+  retired = false;
   /** Restarts after deaths during the current run. */
   restarts = 0;
   /** A function input gave this worker `undefined`: it gets no more new items this run. */

@@ -46,6 +46,8 @@ export interface StartServerOptions {
   log?: boolean;
   /** Variables added to its environment. */
   env?: Record<string, string>;
+  /** Run it in this network namespace (`ip netns exec`; root only). */
+  netns?: string;
 }
 
 /**
@@ -57,8 +59,13 @@ export async function startServer(
   flags: string[] = [],
   options: StartServerOptions = {},
 ): Promise<TestServer> {
-  const child = new Deno.Command(Deno.execPath(), {
+  // `ip netns exec` execs the command: the child's pid is the server's.
+  const [command, ...prefix] = options.netns === undefined
+    ? [Deno.execPath()]
+    : ["ip", "netns", "exec", options.netns, Deno.execPath()];
+  const child = new Deno.Command(command!, {
     args: [
+      ...prefix,
       "run",
       "-A",
       MAIN.href,
