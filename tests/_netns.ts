@@ -73,7 +73,7 @@ function alive(pid: number): boolean {
 
 /** Removes namespaces and bridges of test processes that are gone. */
 function sweep(): void {
-  const pattern = new RegExp(`^${PREFIX}(\\d+)[nb]\\d*\\b`);
+  const pattern = new RegExp(`^${PREFIX}(\\d+)(?:x\\d+)?[nb]\\d*\\b`);
   for (const line of ip("netns", "list").split("\n")) {
     const match = pattern.exec(line);
     if (match !== null && !alive(Number(match[1]))) {
@@ -89,6 +89,9 @@ function sweep(): void {
   }
 }
 
+/** How many sets of hosts this process has made (for their names). */
+let made = 0;
+
 /** A 10.77.S.0/24 subnet that no route of this machine uses yet. */
 function freeSubnet(): string {
   const routes = ip("-4", "route", "show");
@@ -102,7 +105,9 @@ function freeSubnet(): string {
 /** Makes `count` hosts (namespaces with one address each, bridged to this one). */
 export function makeHosts(count: number): NetnsHosts {
   sweep();
-  const tag = `${PREFIX}${Deno.pid}`;
+  // A new tag per call: the kernel frees a deleted namespace's veth pair
+  // lazily, so the next test's could still find the old names taken.
+  const tag = `${PREFIX}${Deno.pid}x${made++}`;
   const bridge = `${tag}b`;
   const subnet = freeSubnet();
   const names: string[] = [];
@@ -112,7 +117,10 @@ export function makeHosts(count: number): NetnsHosts {
     if (removed) return;
     removed = true;
     globalThis.removeEventListener("unload", remove);
-    for (const name of names) ipQuiet("netns", "del", name); // and its veth
+    for (const [i, name] of names.entries()) {
+      ipQuiet("link", "del", `${tag}v${i + 1}`);
+      ipQuiet("netns", "del", name);
+    }
     ipQuiet("link", "del", bridge);
   };
   globalThis.addEventListener("unload", remove);
