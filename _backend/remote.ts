@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { tokenFrom } from "../_protocol/link_auth.ts";
 import type { Backend, BackendSink } from "../_core/lifecycle.ts";
 import type { Transport } from "../_core/registry.ts";
 import {
@@ -104,23 +105,6 @@ export function parseHost(host: unknown): { hostname: string; port: number } {
     return bad("expected a port from 1 to 65535");
   }
   return { hostname, port: port as number };
-}
-
-/** The client's token: the option, else PYWORKERS_TOKEN, else none (""). */
-function tokenOf(token: unknown): string {
-  if (token !== undefined) {
-    if (typeof token !== "string") {
-      throw new TypeError(
-        `Cannot use ${Deno.inspect(token)} as token: expected a string`,
-      );
-    }
-    return token;
-  }
-  try {
-    return Deno.env.get("PYWORKERS_TOKEN") ?? "";
-  } catch {
-    return "";
-  }
 }
 
 function tlsOf(tls: unknown): { caCerts?: string[] } | undefined {
@@ -246,7 +230,7 @@ function spawnRemote(
   options: WorkerOptions & Partial<RemoteOptions>,
 ): Backend {
   const { hostname, port } = parseHost(options.host);
-  const token = tokenOf(options.token);
+  const token = tokenFrom(options.token);
   if (token === "" && !isLoopback(hostname)) {
     // Without a token the handshake's key is public: any host there could
     // pose as the server and be sent this worker's target and arguments.

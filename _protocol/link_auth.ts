@@ -83,3 +83,24 @@ export async function checkLinkProof(
     input,
   );
 }
+
+/**
+ * The token a client or server uses: the option if given (a string), else
+ * the PYWORKERS_TOKEN environment variable, else none ("", loopback only).
+ * Throws a `TypeError` for an option that is not a string.
+ */
+export function tokenFrom(option: unknown): string {
+  if (option !== undefined) {
+    if (typeof option !== "string") {
+      throw new TypeError(
+        `Cannot use ${Deno.inspect(option)} as token: expected a string`,
+      );
+    }
+    return option;
+  }
+  try {
+    return Deno.env.get("PYWORKERS_TOKEN") ?? "";
+  } catch {
+    return ""; // no env access: no token from there
+  }
+}

@@ -8,31 +8,15 @@
  */
 import { ProcessWorker } from "../process.ts";
 import type { SpawnServerOptions } from "./mod.ts";
+import { SERVER_OPTION_NAMES } from "./_options.ts";
 import { ownOptions } from "../_core/options.ts";
 import { within } from "../_protocol/time.ts";
 
 /** How long a spawned server has to start listening. */
 const START_BOUND_MS = 30_000;
 
-const NAMES = [
-  "host",
-  "port",
-  "token",
-  "cert",
-  "key",
-  "plaintext",
-  "permissions",
-  "maxConnections",
-  "maxConnectionsPerClient",
-  "maxJobs",
-  "maxJobsPerClient",
-  "maxFrame",
-  "preAuthBytes",
-  "handshakeTimeout",
-  "silenceTimeout",
-  "drainTimeout",
-  "verbose",
-] as const;
+/** A spawned server's options: the server's, but `log` (a function stays here). */
+const NAMES = SERVER_OPTION_NAMES.filter((name) => name !== "log");
 
 /**
  * A server running in a child process: a {@linkcode ProcessWorker} that

@@ -14,17 +14,9 @@
 import { parseArgs } from "node:util";
 import { RemoteServer, type RemoteServerOptions } from "./mod.ts";
 import type { PermissionDescriptor } from "../types.ts";
+import { PERMISSION_NAMES } from "../_permissions/grants.ts";
 
-const PERMISSIONS = [
-  "read",
-  "write",
-  "net",
-  "env",
-  "run",
-  "ffi",
-  "sys",
-  "import",
-] as const;
+const PERMISSIONS = PERMISSION_NAMES;
 
 /** What a bare `--allow-<name>` becomes while parsing (no flag value can hold a NUL). */
 const ALL = "\0all";

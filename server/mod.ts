@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { tokenFrom } from "../_protocol/link_auth.ts";
+import { SERVER_OPTION_NAMES } from "./_options.ts";
 import { acceptLink } from "./_handshake.ts";
 import { Session, type SessionHost } from "./_session.ts";
 import { ownOptions } from "../_core/options.ts";
@@ -88,27 +90,6 @@ export interface RemoteServerOptions {
  */
 export type SpawnServerOptions = Omit<RemoteServerOptions, "log">;
 
-const OPTION_NAMES = [
-  "host",
-  "port",
-  "token",
-  "cert",
-  "key",
-  "plaintext",
-  "permissions",
-  "maxConnections",
-  "maxConnectionsPerClient",
-  "maxJobs",
-  "maxJobsPerClient",
-  "maxFrame",
-  "preAuthBytes",
-  "handshakeTimeout",
-  "silenceTimeout",
-  "drainTimeout",
-  "log",
-  "verbose",
-] as const;
-
 /** The shortest token a server beyond loopback accepts. */
 const MIN_REMOTE_TOKEN_LENGTH = 16;
 
@@ -135,23 +116,6 @@ function count(name: string, value: unknown, fallback: number): number {
     );
   }
   return value as number;
-}
-
-/** The token from the options or the environment ("" for none). */
-function tokenOf(token: unknown): string {
-  if (token !== undefined) {
-    if (typeof token !== "string") {
-      throw new TypeError(
-        `Cannot use ${Deno.inspect(token)} as token: expected a string`,
-      );
-    }
-    return token;
-  }
-  try {
-    return Deno.env.get("PYWORKERS_TOKEN") ?? "";
-  } catch {
-    return ""; // no env access: no token from there
-  }
 }
 
 /**
@@ -219,7 +183,7 @@ export class RemoteServer {
    * process does not hold.
    */
   constructor(options: RemoteServerOptions = {}) {
-    const own = ownOptions(options, OPTION_NAMES, "server options");
+    const own = ownOptions(options, SERVER_OPTION_NAMES, "server options");
     this.#host = own.host ?? "127.0.0.1";
     if (typeof this.#host !== "string" || this.#host === "") {
       throw new TypeError(
@@ -233,7 +197,7 @@ export class RemoteServer {
       );
     }
     this.#port = port;
-    this.#token = tokenOf(own.token);
+    this.#token = tokenFrom(own.token);
     if (this.#token === "" && !isLoopback(this.#host)) {
       throw new TypeError(
         `Cannot listen on ${this.#host} without a token: anyone who can ` +
