@@ -425,9 +425,10 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
    * `resolveInterval` ms). A host that appears gets `workersPerHost`
    * workers; a host that vanishes is drained: its workers take no more
    * items, finish those they have (any they lose go to the others) and are
-   * closed. A name with no record left drains every host; a lookup that
-   * fails otherwise changes nothing. Lookups stop when the pool
-   * closes or is terminated.
+   * closed. A name with no record left in 3 lookups in a row drains every
+   * host; a lookup that fails otherwise changes nothing. Lookups stop (one
+   * in flight is aborted) when the pool closes or is terminated. Await
+   * `ready` before a run that needs the hosts.
    *
    * @param options Where the servers are, and each worker's options
    * (`token`, `tls`, `heartbeat`, `permissions`, a target of its own...).

@@ -2,9 +2,9 @@
  * The hosts of a pool's `addHosts`: a fixed list, or every A/AAAA record
  * of a DNS name, looked up again every `resolveInterval` ms. Hosts that
  * appear get workers; hosts that vanish have theirs drained (the pool's
- * part). A name with no record left drains every host; a lookup that
- * fails otherwise (no answer, a server error) changes nothing: a DNS
- * hiccup is no reason to drop every host.
+ * part). A name with no record left in 3 lookups in a row drains every
+ * host; a lookup that fails otherwise (no answer, a server error) changes
+ * nothing: a DNS hiccup is no reason to drop every host.
  *
  * @module
  */
@@ -72,6 +72,9 @@ function sourceOf(hosts: unknown): Source {
   return { kind: "list", addresses: [...new Set(hosts as string[])] };
 }
 
+/** Empty answers in a row after which a name's every host is drained. */
+const EMPTY_LOOKUPS_TO_DRAIN = 3;
+
 /** The hosts of one `addHosts` call, kept up to date. */
 export class HostSet {
   readonly #source: Source;
@@ -80,6 +83,10 @@ export class HostSet {
   readonly #current = new Set<string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #lookup: Promise<void> | undefined;
+  /** Aborts a lookup in flight when the set stops (Deno's own timeout is ~15 s). */
+  readonly #stopping = new AbortController();
+  /** Lookups in a row that found no record at all. */
+  #emptyInARow = 0;
   #stopped = false;
   /** Resolves once the first lookup is done (at once for a list). */
   readonly ready: Promise<void>;
@@ -131,9 +138,11 @@ export class HostSet {
   }
 
   async #resolve(name: string, port: number): Promise<void> {
-    const options = this.#nameServer === undefined
-      ? {}
-      : { nameServer: this.#nameServer };
+    const options = Object.assign(
+      Object.create(null),
+      { signal: this.#stopping.signal },
+      this.#nameServer === undefined ? {} : { nameServer: this.#nameServer },
+    );
     const [v4, v6] = await Promise.allSettled([
       Deno.resolveDns(name, "A", options),
       Deno.resolveDns(name, "AAAA", options),
@@ -150,6 +159,13 @@ export class HostSet {
     const a = records(v4);
     const aaaa = records(v6);
     if (a === undefined || aaaa === undefined) return;
+    // Deno 2.8.2 reports a failing name server (SERVFAIL) as NotFound too,
+    // so one empty answer may be an outage: every host is drained only
+    // after EMPTY_LOOKUPS_TO_DRAIN empty answers in a row (trial 7: one
+    // SERVFAIL drained every host and failed the run).
+    if (a.length + aaaa.length === 0 && this.#current.size > 0) {
+      if (++this.#emptyInARow < EMPTY_LOOKUPS_TO_DRAIN) return;
+    } else this.#emptyInARow = 0;
     this.#update([
       ...a.map((ip) => `${ip}:${port}`),
       ...aaaa.map((ip) => `[${ip}]:${port}`),
@@ -175,6 +191,7 @@ export class HostSet {
   /** Stops looking the name up (its workers stay); resolves once no lookup runs. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopping.abort();
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#lookup?.catch(() => {});

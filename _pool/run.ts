@@ -635,7 +635,11 @@ export class Run {
     if (slot.restarts > this.#host.maxRestarts) {
       slot.state = "dead";
     } else {
-      this.#track(this.#host.heal(slot));
+      // Not tracked: a run whose items have all ended settles without
+      // waiting for a restart (a host that never answers would hold it for
+      // every try: trial 7); a restarting worker still counts as live
+      // while items remain.
+      this.#host.heal(slot).finally(() => this.#check());
     }
     // After the lost items' promises (queued already) have gone back.
     queueMicrotask(() => this.#check());

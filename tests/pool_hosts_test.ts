@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type PersistentWorker, Pool, type PoolEvent } from "../mod.ts";
 import { startServer, type TestServer, TOKEN } from "./_server.ts";
 import { startDns } from "./_dns.ts";
+import dgram from "node:dgram";
 
 function range(n: number): [number][] {
   return Array.from({ length: n }, (_, i) => [i] as [number]);
@@ -225,4 +226,54 @@ Deno.test("Pool.terminate() and await using stop the lookups of a dns: name", as
     await dns.answered(4);
   }
   // The sanitizers see any timer or lookup left.
+});
+
+Deno.test("Pool.addHosts() with dns: drains every host only after 3 empty answers in a row, as one may be a failing name server (trial 7)", async () => {
+  const [server] = await startServers(1);
+  await using dns = await startDns("workers.test");
+  try {
+    dns.addresses = ["127.0.0.1"];
+    await using pool = new Pool({ target: (x: number) => x + 1 });
+    const hosts = pool.addHosts({
+      hosts: `dns:workers.test:${server!.port}`,
+      nameServer: dns.nameServer,
+      token: TOKEN,
+      resolveInterval: 60_000, // lookups only when the test asks
+    });
+    await hosts.ready;
+    assert.deepEqual(hosts.hosts, [`127.0.0.1:${server!.port}`]);
+    dns.addresses = []; // SERVFAIL reads as NotFound on Deno 2.8.2 too
+    await hosts.refresh();
+    await hosts.refresh();
+    assert.equal(hosts.hosts.length, 1, "two empty answers keep the host");
+    assert.deepEqual(sorted(await pool.run([[1], [2]])), [2, 3]);
+    await hosts.refresh();
+    assert.equal(hosts.hosts.length, 0, "the third drains it");
+  } finally {
+    await server!.close();
+  }
+});
+
+Deno.test("Pool.close() stops a DNS lookup in flight instead of waiting out Deno's timeout (trial 7)", async () => {
+  // A name server that never answers.
+  const silent = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
+  try {
+    const pool = new Pool({ target: (x: number) => x });
+    const hosts = pool.addHosts({
+      hosts: "dns:workers.test:6006",
+      nameServer: {
+        ipAddr: "127.0.0.1",
+        port: silent.address().port,
+      },
+      token: TOKEN,
+    });
+    const started = Date.now();
+    await pool.close();
+    await hosts.ready;
+    // Deno's own lookup timeout is about 15 s; a bound well under it.
+    assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+  } finally {
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
 });
