@@ -240,6 +240,27 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
   | AsyncIterable<Partial<TargetArgs<A>>>
   | ((worker: PersistentWorker<A, R>) => Partial<TargetArgs<A>> | undefined);
 
+/** The most workers `addHosts` puts on one host. */
+const MAX_WORKERS_PER_HOST = 256;
+
+/** Throws a `TypeError` unless `nameServer` is undefined or `{ ipAddr, port? }` with an IP address. */
+function checkNameServer(nameServer: unknown): void {
+  if (nameServer === undefined) return;
+  const ok = typeof nameServer === "object" && nameServer !== null &&
+    Object.hasOwn(nameServer, "ipAddr") &&
+    typeof (nameServer as { ipAddr: unknown }).ipAddr === "string" &&
+    /^[0-9a-fA-F.:]+$/.test((nameServer as { ipAddr: string }).ipAddr) &&
+    (!Object.hasOwn(nameServer, "port") ||
+      Number.isInteger((nameServer as { port: unknown }).port));
+  if (!ok) {
+    throw new TypeError(
+      `Cannot use ${
+        Deno.inspect(nameServer)
+      } as nameServer: expected { ipAddr: "<an IP address>", port?: <n> }`,
+    );
+  }
+}
+
 /**
  * A pool of persistent workers fed from one input. Add workers of any kind
  * with `addWorker`, then `run` an input through them.
@@ -457,6 +478,12 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
         & PoolHostsOptions<A, R>
         & Record<string, unknown>;
     const perHost = positiveInteger("workersPerHost", workersPerHost ?? 1);
+    if (perHost > MAX_WORKERS_PER_HOST) {
+      throw new RangeError(
+        `Cannot use ${perHost} as workersPerHost: expected at most ${MAX_WORKERS_PER_HOST} (a server runs 32 jobs per client by default)`,
+      );
+    }
+    checkNameServer(nameServer);
     delete rest.host;
     const byHost = new Map<string, PersistentWorker<A, R>[]>();
     const set = new HostSet(hosts, {

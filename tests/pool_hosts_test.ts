@@ -277,3 +277,21 @@ Deno.test("Pool.close() stops a DNS lookup in flight instead of waiting out Deno
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   }
 });
+
+Deno.test("Pool.addHosts() refuses a nameServer that is not an IP address and absurd workersPerHost, adding nothing (trial 7)", async () => {
+  await using pool = new Pool({ target: (x: number) => x });
+  for (
+    const options of [
+      { hosts: "dns:workers.test:6006", nameServer: null },
+      { hosts: "dns:workers.test:6006", nameServer: { ipAddr: "not-an-ip" } },
+      { hosts: ["127.0.0.1:6006"], workersPerHost: 1e9 },
+    ]
+  ) {
+    assert.throws(
+      () => pool.addHosts({ ...options, token: TOKEN } as never),
+      (error: Error) =>
+        error instanceof TypeError || error instanceof RangeError,
+    );
+  }
+  assert.equal(pool.workers.length, 0);
+});
