@@ -240,26 +240,28 @@ export type PoolInput<A extends unknown[] = unknown[], R = unknown> =
   | AsyncIterable<Partial<TargetArgs<A>>>
   | ((worker: PersistentWorker<A, R>) => Partial<TargetArgs<A>> | undefined);
 
-/** The most workers `addHosts` puts on one host. */
-const MAX_WORKERS_PER_HOST = 256;
-
-/** Throws a `TypeError` unless `nameServer` is undefined or `{ ipAddr, port? }` with an IP address. */
-function checkNameServer(nameServer: unknown): void {
-  if (nameServer === undefined) return;
-  const ok = typeof nameServer === "object" && nameServer !== null &&
-    Object.hasOwn(nameServer, "ipAddr") &&
-    typeof (nameServer as { ipAddr: unknown }).ipAddr === "string" &&
-    /^[0-9a-fA-F.:]+$/.test((nameServer as { ipAddr: string }).ipAddr) &&
-    (!Object.hasOwn(nameServer, "port") ||
-      Number.isInteger((nameServer as { port: unknown }).port));
-  if (!ok) {
-    throw new TypeError(
-      `Cannot use ${
-        Deno.inspect(nameServer)
-      } as nameServer: expected { ipAddr: "<an IP address>", port?: <n> }`,
-    );
+/**
+ * Waits for a run's end: an abort rethrows its reason as it is; any other
+ * early stop becomes a `PoolError` with its message and cause, holding
+ * what the caller has gathered (`partial`).
+ */
+async function runEnd<A extends unknown[], R>(
+  run: { readonly done: Promise<void>; readonly aborted: boolean },
+  partial: { results?: R[]; failures?: PoolFailure<A>[] },
+): Promise<void> {
+  try {
+    await run.done;
+  } catch (error) {
+    if (run.aborted) throw error;
+    throw new PoolError<A, R>((error as Error).message, {
+      cause: (error as Error).cause,
+      ...partial,
+    });
   }
 }
+
+/** The most workers `addHosts` puts on one host. */
+const MAX_WORKERS_PER_HOST = 256;
 
 /**
  * A pool of persistent workers fed from one input. Add workers of any kind
@@ -483,7 +485,6 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
         `Cannot use ${perHost} as workersPerHost: expected at most ${MAX_WORKERS_PER_HOST} (a server runs 32 jobs per client by default)`,
       );
     }
-    checkNameServer(nameServer);
     delete rest.host;
     const byHost = new Map<string, PersistentWorker<A, R>[]>();
     const set = new HostSet(hosts, {
@@ -703,16 +704,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
         failures.push({ args: task.args as TargetArgs<A>, error }),
       admit: () => true,
     });
-    try {
-      await run.done;
-    } catch (error) {
-      if (run.aborted) throw error;
-      throw new PoolError<TargetArgs<A>, R>((error as Error).message, {
-        cause: (error as Error).cause,
-        results,
-        failures,
-      });
-    }
+    await runEnd<TargetArgs<A>, R>(run, { results, failures });
     if (failures.length > 0) {
       throw new PoolError<TargetArgs<A>, R>(
         `${failures.length} of ${
@@ -806,14 +798,7 @@ export class Pool<A extends unknown[] = unknown[], R = unknown>
           continue;
         }
         if (run.settled) {
-          try {
-            await run.done;
-          } catch (error) {
-            if (run.aborted) throw error;
-            throw new PoolError<TargetArgs<A>, R>((error as Error).message, {
-              cause: (error as Error).cause,
-            });
-          }
+          await runEnd<TargetArgs<A>, R>(run, {});
           if (ordered ? byIndex.size === 0 : arrived.length === 0) return;
           continue;
         }

@@ -89,7 +89,7 @@ export function persistentLimits(
  * @throws {RangeError} If `value` is not an integer >= 1.
  */
 export function positiveInteger(name: string, value: unknown): number {
-  if (!Number.isInteger(value) || (value as number) < 1) {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
     throw new RangeError(
       `Cannot use ${name} ${Deno.inspect(value)}: expected an integer >= 1`,
     );

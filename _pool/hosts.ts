@@ -72,6 +72,24 @@ function sourceOf(hosts: unknown): Source {
   return { kind: "list", addresses: [...new Set(hosts as string[])] };
 }
 
+/** Throws a `TypeError` unless `nameServer` is undefined or `{ ipAddr, port? }` with an IP address. */
+function checkNameServer(nameServer: unknown): void {
+  if (nameServer === undefined) return;
+  const ok = typeof nameServer === "object" && nameServer !== null &&
+    Object.hasOwn(nameServer, "ipAddr") &&
+    typeof (nameServer as { ipAddr: unknown }).ipAddr === "string" &&
+    /^[0-9a-fA-F.:]+$/.test((nameServer as { ipAddr: string }).ipAddr) &&
+    (!Object.hasOwn(nameServer, "port") ||
+      Number.isInteger((nameServer as { port: unknown }).port));
+  if (!ok) {
+    throw new TypeError(
+      `Cannot use ${
+        Deno.inspect(nameServer)
+      } as nameServer: expected { ipAddr: "<an IP address>", port?: <n> }`,
+    );
+  }
+}
+
 /** Empty answers in a row after which a name's every host is drained. */
 const EMPTY_LOOKUPS_TO_DRAIN = 3;
 
@@ -96,12 +114,14 @@ export class HostSet {
    *
    * @throws {TypeError} If `hosts` is neither a list nor "dns:NAME:PORT".
    * @throws {RangeError} If `resolveInterval` is not a number of ms >= 1.
+   * @throws {TypeError} If `nameServer` is not `{ ipAddr: <an IP>, port? }`.
    */
   constructor(
     hosts: unknown,
     events: HostEvents,
     options: { resolveInterval?: number; nameServer?: NameServer } = {},
   ) {
+    checkNameServer(options.nameServer);
     this.#source = sourceOf(hosts);
     this.#events = events;
     this.#nameServer = options.nameServer;

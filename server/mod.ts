@@ -11,7 +11,7 @@ import { tokenFrom } from "../_protocol/link_auth.ts";
 import { SERVER_OPTION_NAMES } from "./_options.ts";
 import { acceptLink } from "./_handshake.ts";
 import { Session, type SessionHost } from "./_session.ts";
-import { ownOptions } from "../_core/options.ts";
+import { ownOptions, positiveInteger } from "../_core/options.ts";
 import { checkGrant } from "../_permissions/held.ts";
 import { describeCeiling } from "../_permissions/ceiling.ts";
 import type { FullGrant } from "../_permissions/grants.ts";
@@ -108,14 +108,9 @@ function atLeast(min: number, name: string, value: number): number {
   return value;
 }
 
-function count(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new RangeError(
-      `Cannot use ${Deno.inspect(value)} as ${name}: expected an integer >= 1`,
-    );
-  }
-  return value as number;
+/** A count option: its default only when absent (null is refused), else an integer >= 1. */
+function limit(name: string, value: unknown, fallback: number): number {
+  return positiveInteger(name, value === undefined ? fallback : value);
 }
 
 /**
@@ -237,19 +232,19 @@ export class RemoteServer {
       WorkerType.PROCESS,
     ) as FullGrant;
     this.#limits = {
-      connections: count("maxConnections", own.maxConnections, 256),
-      connectionsPerClient: count(
+      connections: limit("maxConnections", own.maxConnections, 256),
+      connectionsPerClient: limit(
         "maxConnectionsPerClient",
         own.maxConnectionsPerClient,
         64,
       ),
-      jobs: count("maxJobs", own.maxJobs, 64),
-      jobsPerClient: count("maxJobsPerClient", own.maxJobsPerClient, 32),
-      maxFrame: count("maxFrame", own.maxFrame, MAX_LINK_FRAME),
+      jobs: limit("maxJobs", own.maxJobs, 64),
+      jobsPerClient: limit("maxJobsPerClient", own.maxJobsPerClient, 32),
+      maxFrame: limit("maxFrame", own.maxFrame, MAX_LINK_FRAME),
       preAuthBytes: atLeast(
         MIN_PRE_AUTH_BYTES,
         "preAuthBytes",
-        count("preAuthBytes", own.preAuthBytes, MAX_PRE_AUTH_FRAME),
+        limit("preAuthBytes", own.preAuthBytes, MAX_PRE_AUTH_FRAME),
       ),
       handshakeMs: checkTimeout(
         "handshakeTimeout",
