@@ -27,6 +27,7 @@
  * @module
  */
 import { killEscalating } from "./kill.ts";
+import { forDeno } from "../_core/options.ts";
 import { within } from "../_protocol/time.ts";
 import { FramedChannel } from "../_protocol/channel.ts";
 
@@ -113,19 +114,10 @@ export interface LaunchedProcess {
   readonly exited: Promise<LaunchExit>;
 }
 
-/**
- * `options` on a null prototype: Deno reads file and socket options
- * (`dir`, `truncate`, `append`, ...) through the prototype chain, which a
- * polluted Object.prototype would reach.
- */
-function own<T extends object>(options: T): T {
-  return Object.assign(Object.create(null), options);
-}
-
 /** Removes `path` and everything in it, if it is still there. */
 function removeDir(path: string): void {
   try {
-    Deno.removeSync(path, own({ recursive: true }));
+    Deno.removeSync(path, forDeno({ recursive: true }));
   } catch {
     // already gone
   }
@@ -217,7 +209,7 @@ function sweepStaleDirs(tmp: string): void {
  */
 export function launchProcess(options: LaunchOptions): LaunchedProcess {
   const dir = Deno.makeTempDirSync(
-    own({ prefix: `${DIR_PREFIX}${Deno.pid}-` }),
+    forDeno({ prefix: `${DIR_PREFIX}${Deno.pid}-` }),
   );
   const paths: LaunchPaths = {
     dir,
@@ -229,16 +221,16 @@ export function launchProcess(options: LaunchOptions): LaunchedProcess {
   let child: Deno.ChildProcess;
   try {
     listener = Deno.listen(
-      own({ transport: "unix", path: paths.socketPath } as const),
+      forDeno({ transport: "unix", path: paths.socketPath } as const),
     );
     controlFile = Deno.openSync(
       paths.controlPath,
-      own({ write: true, createNew: true, mode: 0o600 }),
+      forDeno({ write: true, createNew: true, mode: 0o600 }),
     );
     // On a null prototype: Deno.Command's `output()` reads `env` and `cwd`
     // through the prototype chain (measured on 2.8.2; `spawn()` happens not
     // to), so a polluted Object.prototype must not be able to reach them.
-    const commandOptions: Deno.CommandOptions = own({
+    const commandOptions: Deno.CommandOptions = forDeno({
       args: options.args(paths),
       // Only the "thread" orphan guard reads stdin, and only for its end.
       stdin: "piped",

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { forDeno } from "../_core/options.ts";
 import { tokenFrom } from "../_protocol/link_auth.ts";
 import type { Backend, BackendSink } from "../_core/lifecycle.ts";
 import type { Transport } from "../_core/registry.ts";
@@ -41,6 +42,7 @@ import {
   WorkerTerminatedError,
 } from "../errors.ts";
 import { serializeError } from "../_protocol/v8.ts";
+import { denoErrorClass } from "../_protocol/error_codec.ts";
 import { within } from "../_protocol/time.ts";
 import type { FramedChannel } from "../_protocol/channel.ts";
 import {
@@ -389,7 +391,7 @@ function spawnRemote(
       silenceMs,
     );
     try {
-      const at = Object.assign(Object.create(null), {
+      const at = forDeno({
         hostname,
         port,
         signal: connecting.signal,
@@ -401,7 +403,7 @@ function spawnRemote(
         conn = await tlsHandshake(
           await Deno.startTls(
             tcp,
-            Object.assign(Object.create(null), { hostname }, tls),
+            forDeno({ hostname, ...tls }),
           ),
           silenceMs,
         );
@@ -550,9 +552,7 @@ function spawnRemote(
 
 /** The error a server's refusal of a job becomes: its class by name. */
 function refusal(name: string | undefined, reason: string): Error {
-  const DenoError = name !== undefined && Object.hasOwn(Deno.errors, name)
-    ? (Deno.errors as unknown as Record<string, ErrorConstructor>)[name]
-    : undefined;
+  const DenoError = name === undefined ? undefined : denoErrorClass(name);
   return DenoError === undefined
     ? new WorkerDiedError(reason)
     : new DenoError(reason);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { forDeno } from "../_core/options.ts";
 import type { Backend, BackendSink } from "../_core/lifecycle.ts";
 import type { Transport } from "../_core/registry.ts";
 import { WorkerDiedError } from "../errors.ts";
@@ -69,8 +70,8 @@ function spawnThread(
   const flag = new SharedArrayBuffer(THREAD_FLAGS_BYTES);
   // On a null prototype: Deno reads `deno` (permissions) and `name` through
   // the prototype chain, so a polluted Object.prototype would reach them.
-  const workerOptions: WebWorkerOptions = Object.assign(Object.create(null), {
-    type: "module",
+  const workerOptions: WebWorkerOptions = forDeno({
+    type: "module" as const,
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(permissions === undefined ? {} : { deno: { permissions } }),
   });

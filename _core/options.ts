@@ -96,3 +96,12 @@ export function positiveInteger(name: string, value: unknown): number {
   }
   return value as number;
 }
+
+/**
+ * `options` copied onto a null prototype, to be handed to Deno: Deno reads
+ * its options (file, socket, command, worker, DNS ...) through the
+ * prototype chain, which a polluted `Object.prototype` would reach.
+ */
+export function forDeno<T extends object>(options: T): T {
+  return Object.assign(Object.create(null), options);
+}

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { forDeno } from "../_core/options.ts";
+
 /** How often a `dns:` name is looked up again, by default (ms). */
 export const RESOLVE_INTERVAL = 30_000;
 
@@ -158,11 +160,12 @@ export class HostSet {
   }
 
   async #resolve(name: string, port: number): Promise<void> {
-    const options = Object.assign(
-      Object.create(null),
-      { signal: this.#stopping.signal },
-      this.#nameServer === undefined ? {} : { nameServer: this.#nameServer },
-    );
+    const options = forDeno({
+      signal: this.#stopping.signal,
+      ...(this.#nameServer === undefined
+        ? {}
+        : { nameServer: this.#nameServer }),
+    });
     const [v4, v6] = await Promise.allSettled([
       Deno.resolveDns(name, "A", options),
       Deno.resolveDns(name, "AAAA", options),

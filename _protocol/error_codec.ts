@@ -111,6 +111,13 @@ const DENO_ERRORS: Record<string, abstract new () => Error> = Object.assign(
   Deno.errors,
 );
 
+/** The `Deno.errors` class named `name`, or undefined (never one of Object.prototype's). */
+export function denoErrorClass(
+  name: string,
+): (new (message?: string) => Error) | undefined {
+  return DENO_ERRORS[name] as (new (message?: string) => Error) | undefined;
+}
+
 /** A thrown value that is not an Error. */
 export interface EncodedValue {
   readonly kind: "value";

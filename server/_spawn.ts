@@ -9,7 +9,7 @@
 import { ProcessWorker } from "../process.ts";
 import type { SpawnServerOptions } from "./mod.ts";
 import { SERVER_OPTION_NAMES } from "./_options.ts";
-import { ownOptions } from "../_core/options.ts";
+import { forDeno, ownOptions } from "../_core/options.ts";
 import { within } from "../_protocol/time.ts";
 
 /** How long a spawned server has to start listening. */
@@ -78,7 +78,7 @@ export async function spawnServer(
 ): Promise<SpawnedServer> {
   const own = { ...ownOptions(options, NAMES, "server options") };
   const listener = Deno.listen(
-    Object.assign(Object.create(null), { hostname: "127.0.0.1", port: 0 }),
+    forDeno({ hostname: "127.0.0.1", port: 0 }),
   );
   const nonce = crypto.randomUUID();
   let server: SpawnedServer;

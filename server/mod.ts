@@ -11,7 +11,7 @@ import { tokenFrom } from "../_protocol/link_auth.ts";
 import { SERVER_OPTION_NAMES } from "./_options.ts";
 import { acceptLink } from "./_handshake.ts";
 import { Session, type SessionHost } from "./_session.ts";
-import { ownOptions, positiveInteger } from "../_core/options.ts";
+import { forDeno, ownOptions, positiveInteger } from "../_core/options.ts";
 import { checkGrant } from "../_permissions/held.ts";
 import { describeCeiling } from "../_permissions/ceiling.ts";
 import type { FullGrant } from "../_permissions/grants.ts";
@@ -275,7 +275,7 @@ export class RemoteServer {
         "Cannot serve again: a RemoteServer serves once",
       );
     }
-    const where = Object.assign(Object.create(null), {
+    const where = forDeno({
       hostname: this.#host,
       port: this.#port,
     });
